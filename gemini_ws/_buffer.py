@@ -1,0 +1,173 @@
+"""A queue bounded in bytes, with a pause gate: the one buffer type under a stream's channels.
+
+Why not a trio memory channel: a channel bounds the number of items, and the Live API sends
+anything from a 40-byte transcript to a 100 KiB audio chunk. A burst of thousands of small
+chunks must not stall the socket, and a few huge ones must not eat memory, so the bound here is
+in bytes. The queue always admits an item when it is empty, so one message larger than the bound
+still passes (alone).
+
+``paused`` holds items back from ``get`` (they stay queued, in order) without refusing ``put``
+until the byte bound is reached. ``close(error)`` wakes everybody: ``get`` hands out what is
+queued, then raises *error* (or :class:`trio.EndOfChannel` when there is none); ``put`` raises
+at once.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Generic, TypeVar
+
+import attrs
+import trio
+
+T = TypeVar("T")
+
+__all__ = ["BufferStatistics", "ByteQueue"]
+
+
+@attrs.frozen
+class BufferStatistics:
+    """A snapshot of a :class:`ByteQueue`."""
+
+    items: int
+    bytes: int
+    max_bytes: int
+    paused: bool
+    closed: bool
+    tasks_waiting_put: int
+    tasks_waiting_get: int
+
+
+class ByteQueue(Generic[T]):
+    """A FIFO of items bounded by the sum of their sizes in bytes, with a pause gate."""
+
+    def __init__(self, max_bytes: int) -> None:
+        if max_bytes <= 0:
+            raise ValueError("max_bytes must be positive")
+        self.max_bytes = max_bytes
+        self._items: deque[tuple[T, int]] = deque()
+        self._bytes = 0
+        self._paused = False
+        self._closed = False
+        self._error: BaseException | None = None
+        self._put_lot = trio.lowlevel.ParkingLot()
+        self._get_lot = trio.lowlevel.ParkingLot()
+
+    # --- state -------------------------------------------------------------------------
+    @property
+    def paused(self) -> bool:
+        """True while ``get`` holds items back."""
+        return self._paused
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self._closed
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def nbytes(self) -> int:
+        """The sum of the sizes of the queued items."""
+        return self._bytes
+
+    def full_for(self, size: int) -> bool:
+        """True when an item of *size* bytes would have to wait."""
+        return bool(self._items) and self._bytes + size > self.max_bytes
+
+    def pause(self) -> None:
+        """Hold items back from ``get`` (idempotent)."""
+        self._paused = True
+
+    def resume(self) -> None:
+        """Let ``get`` hand out items again, oldest first (idempotent)."""
+        if self._paused:
+            self._paused = False
+            self._get_lot.unpark_all()
+
+    def close(self, error: BaseException | None = None) -> None:
+        """No more puts. ``get`` drains what is queued, then raises *error* (idempotent: the
+        first error wins)."""
+        if not self._closed:
+            self._closed = True
+            self._error = error
+        self._put_lot.unpark_all()
+        self._get_lot.unpark_all()
+
+    def drain(self) -> list[T]:
+        """Remove and return everything queued (used to report what was never sent)."""
+        items = [item for item, _ in self._items]
+        self._items.clear()
+        self._bytes = 0
+        self._put_lot.unpark_all()
+        return items
+
+    def statistics(self) -> BufferStatistics:
+        """An immutable snapshot of the queue's state."""
+        return BufferStatistics(
+            items=len(self._items),
+            bytes=self._bytes,
+            max_bytes=self.max_bytes,
+            paused=self._paused,
+            closed=self._closed,
+            tasks_waiting_put=self._put_lot.statistics().tasks_waiting,
+            tasks_waiting_get=self._get_lot.statistics().tasks_waiting,
+        )
+
+    # --- put / get ---------------------------------------------------------------------
+    def _raise_closed(self) -> None:
+        if self._error is not None:
+            raise self._error
+        raise trio.ClosedResourceError("the queue is closed")
+
+    async def put(self, item: T, size: int) -> None:
+        """Queue *item* (weighing *size* bytes), waiting while the byte bound is reached."""
+        await trio.lowlevel.checkpoint_if_cancelled()
+        while True:
+            if self._closed:
+                self._raise_closed()
+            if not self.full_for(size):
+                break
+            await self._put_lot.park()
+        self._items.append((item, size))
+        self._bytes += size
+        self._get_lot.unpark(count=1)
+        await trio.lowlevel.cancel_shielded_checkpoint()
+
+    def put_nowait(self, item: T, size: int) -> None:
+        """Queue *item* now or raise :class:`trio.WouldBlock`."""
+        if self._closed:
+            self._raise_closed()
+        if self.full_for(size):
+            raise trio.WouldBlock
+        self._items.append((item, size))
+        self._bytes += size
+        self._get_lot.unpark(count=1)
+
+    def get_nowait(self) -> T:
+        """Take the oldest item now or raise :class:`trio.WouldBlock`."""
+        if self._items and not self._paused:
+            item, size = self._items.popleft()
+            self._bytes -= size
+            self._put_lot.unpark_all()
+            if self._items and not self._paused:
+                self._get_lot.unpark(count=1)
+            return item
+        if self._closed and not self._items:  # paused or not: nothing is held back
+            if self._error is not None:
+                raise self._error
+            raise trio.EndOfChannel
+        raise trio.WouldBlock
+
+    async def get(self) -> T:
+        """Take the oldest item, waiting while the queue is empty or paused."""
+        await trio.lowlevel.checkpoint_if_cancelled()
+        while True:
+            try:
+                item = self.get_nowait()
+            except trio.WouldBlock:
+                await self._get_lot.park()
+                continue
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return item

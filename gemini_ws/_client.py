@@ -1,0 +1,382 @@
+"""Client: configuration, credentials, the endpoint URL, and the nursery that runs connections.
+
+``async with Client() as client`` opens a nursery. Each stream's connection task and its
+sender/receiver tasks run there, so a stream can be opened in one task and used from several;
+``client.stream()`` waits for all of them to finish before its ``async with`` exits, so no task
+or socket outlives the block that started it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import ssl
+from collections.abc import AsyncIterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+import sniffio
+import trio
+
+from ._connection import ConnectionOptions, LiveConnection
+from ._errors import (
+    ConfigurationError,
+    StreamClosedError,
+    register_secret,
+)
+from ._stream import LiveStream, StreamOptions
+from ._transport import Endpoint
+from ._types import (
+    ClientContent,
+    Content,
+    LiveConfig,
+    Part,
+    ServerMessage,
+    SessionResumptionConfig,
+    Setup,
+)
+
+__all__ = ["DEFAULT_BASE_URL", "Client"]
+
+DEFAULT_BASE_URL = "wss://generativelanguage.googleapis.com"
+_EPHEMERAL_PREFIX = "auth_tokens/"
+_VERSIONS = ("v1", "v1beta", "v1alpha")
+
+
+def _path(api_version: str, method: str) -> str:
+    return f"/ws/google.ai.generativelanguage.{api_version}.GenerativeService.{method}"
+
+
+def _require_trio(what: str) -> None:
+    try:
+        library = sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        library = "none"
+    if library != "trio":
+        raise ConfigurationError(
+            f"{what} runs on trio, but the running event loop is {library!r}. Start your program "
+            "with trio.run(main), or anyio.run(main, backend='trio')."
+        )
+
+
+class Client:
+    """Entry point: ``async with Client() as client: async with client.stream(model) as s``.
+
+    The key comes from *api_key*, else ``GEMINI_API_KEY``, else ``GOOGLE_API_KEY``. It travels
+    only in the ``x-goog-api-key`` header (an ephemeral ``auth_tokens/...`` token goes to the
+    v1alpha ``BidiGenerateContentConstrained`` method with ``Authorization: Token``) and never
+    appears in a URL, repr, log record or error.
+
+    *base_url* points the client elsewhere, e.g. ``ws://127.0.0.1:PORT`` for a local server
+    (plain ``ws://`` is refused for non-loopback hosts unless *allow_insecure*). *ssl_context*
+    replaces the default verifying context (e.g. to trust a test CA).
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        api_version: str | None = None,
+        allow_insecure: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
+        connect_timeout: float = 10.0,
+        setup_timeout: float = 30.0,
+        close_timeout: float = 3.0,
+        heartbeat_interval: float | None = 20.0,
+        heartbeat_timeout: float = 60.0,
+        max_message_size: int = 64 * 1024 * 1024,
+        receive_buffer_bytes: int = 32 * 1024 * 1024,
+        send_buffer_bytes: int = 8 * 1024 * 1024,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        key = api_key or os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY")
+        if not key:
+            raise ConfigurationError(
+                "no API key: pass Client(api_key=...) or set GEMINI_API_KEY (or GOOGLE_API_KEY)"
+            )
+        if not isinstance(key, str) or any(c in key for c in "\r\n\0"):
+            raise ConfigurationError("the API key must be a str without control characters")
+        register_secret(key)
+        self._api_key = key
+        self.ephemeral = key.startswith(_EPHEMERAL_PREFIX)
+        version = api_version or ("v1alpha" if self.ephemeral else "v1beta")
+        if version not in _VERSIONS:
+            raise ConfigurationError(
+                f"api_version must be one of {', '.join(_VERSIONS)}, got {version!r:.40}"
+            )
+        self.api_version = version
+        method = "BidiGenerateContentConstrained" if self.ephemeral else "BidiGenerateContent"
+        self.endpoint = Endpoint.from_base_url(
+            base_url or DEFAULT_BASE_URL, _path(version, method), allow_insecure=allow_insecure
+        )
+        for name, value in (
+            ("connect_timeout", connect_timeout),
+            ("setup_timeout", setup_timeout),
+            ("close_timeout", close_timeout),
+            ("heartbeat_timeout", heartbeat_timeout),
+        ):
+            if not isinstance(value, int | float) or not value > 0:
+                raise ConfigurationError(f"{name} must be a positive number, got {value!r:.40}")
+        if heartbeat_interval is not None and not heartbeat_interval > 0:
+            raise ConfigurationError("heartbeat_interval must be positive or None")
+        for name, size in (
+            ("max_message_size", max_message_size),
+            ("receive_buffer_bytes", receive_buffer_bytes),
+            ("send_buffer_bytes", send_buffer_bytes),
+        ):
+            if not isinstance(size, int) or size <= 0:
+                raise ConfigurationError(f"{name} must be a positive int, got {size!r:.40}")
+        self.connection_options = ConnectionOptions(
+            connect_timeout=connect_timeout,
+            close_timeout=close_timeout,
+            heartbeat_interval=heartbeat_interval,
+            heartbeat_timeout=heartbeat_timeout,
+            max_message_size=max_message_size,
+            ssl_context=ssl_context,
+        )
+        self.stream_options = StreamOptions(
+            receive_buffer_bytes=receive_buffer_bytes,
+            send_buffer_bytes=send_buffer_bytes,
+            setup_timeout=setup_timeout,
+            close_timeout=close_timeout,
+        )
+        from . import __version__
+
+        extra = dict(headers or {})
+        for name in extra:
+            if name.lower() in ("x-goog-api-key", "authorization"):
+                raise ConfigurationError(f"pass credentials as api_key, not as a {name} header")
+        self._headers: list[tuple[str, str]] = [
+            ("user-agent", f"gemini-ws/{__version__}"),
+            ("x-goog-api-client", f"gemini-ws/{__version__}"),
+        ]
+        self._headers += list(extra.items())
+        if self.ephemeral:
+            self._headers.append(("authorization", f"Token {key}"))
+        else:
+            self._headers.append(("x-goog-api-key", key))
+        self._exit_stack: contextlib.AsyncExitStack | None = None
+        self._nursery: trio.Nursery | None = None
+        self._closed = False
+        self.models = Models(self)
+
+    def __repr__(self) -> str:
+        state = "open" if self._nursery is not None else ("closed" if self._closed else "new")
+        return f"<gemini_ws.Client {self.endpoint.url} api_key=*** {state}>"
+
+    # --- lifetime ------------------------------------------------------------------------
+    async def __aenter__(self) -> Client:
+        _require_trio("gemini_ws.Client")
+        if self._nursery is not None or self._closed:
+            raise ConfigurationError("a Client can be entered once")
+        stack = contextlib.AsyncExitStack()
+        self._nursery = await stack.enter_async_context(trio.open_nursery())
+        self._exit_stack = stack
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        stack, self._exit_stack = self._exit_stack, None
+        self._closed = True
+        nursery, self._nursery = self._nursery, None
+        if stack is None or nursery is None:
+            return None
+        # Every stream waits for its own tasks; whatever is left (nothing, normally) is
+        # cancelled so that leaving the client never hangs.
+        nursery.cancel_scope.cancel()
+        try:
+            return await stack.__aexit__(exc_type, exc, tb)
+        except BaseExceptionGroup as group:
+            # Our tasks never raise; anything here is a bug or a KeyboardInterrupt.
+            real = [e for e in group.exceptions if not isinstance(e, trio.Cancelled)]
+            if len(real) == 1:
+                raise real[0] from None
+            raise
+
+    def _require_open(self) -> trio.Nursery:
+        if self._nursery is None:
+            raise ConfigurationError(
+                "use the client inside 'async with Client(...) as client:'"
+                if not self._closed
+                else "this Client is closed"
+            )
+        return self._nursery
+
+    # --- streams -------------------------------------------------------------------------
+    def build_setup(
+        self,
+        model: str,
+        config: LiveConfig | Mapping[str, Any] | None = None,
+        *,
+        resume_handle: str | None = None,
+    ) -> Setup:
+        """The ``setup`` message a stream would send (model normalised, handle applied)."""
+        if config is None:
+            cfg = LiveConfig()
+        elif isinstance(config, LiveConfig):
+            cfg = config
+        elif isinstance(config, Mapping):
+            try:
+                cfg = LiveConfig(**dict(config))
+            except TypeError as exc:
+                raise ConfigurationError(f"invalid LiveConfig: {exc}") from None
+        else:
+            raise ConfigurationError(
+                f"config must be a LiveConfig or a dict, got {type(config).__name__}"
+            )
+        if resume_handle is not None:
+            if not isinstance(resume_handle, str) or not resume_handle:
+                raise ConfigurationError("resume_handle must be a non-empty str")
+            transparent = (
+                cfg.session_resumption.transparent if cfg.session_resumption is not None else None
+            )
+            cfg = cfg.evolve(
+                session_resumption=SessionResumptionConfig(
+                    handle=resume_handle, transparent=transparent
+                )
+            )
+        if not isinstance(model, str):
+            raise ConfigurationError(f"model must be a str, got {type(model).__name__}")
+        return cfg.to_setup(model)
+
+    async def connect(self) -> LiveConnection:
+        """Open one connection (TCP, TLS, WebSocket upgrade; no setup yet) in the client's
+        nursery. The caller must ``aclose()`` it."""
+        nursery = self._require_open()
+        conn = LiveConnection(self.endpoint, self._headers, self.connection_options)
+        started: LiveConnection = await nursery.start(conn.run)
+        return started
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        model: str,
+        config: LiveConfig | Mapping[str, Any] | None = None,
+        *,
+        resume_handle: str | None = None,
+    ) -> AsyncIterator[LiveStream]:
+        """Open a Live session on *model*; yields a :class:`LiveStream` once the server has
+        answered ``setupComplete``.
+
+        ``resume_handle`` resumes an earlier session (everything but the model may change).
+        On leaving the block, queued messages are flushed, the connection is closed with 1000
+        and every task of the stream has finished.
+        """
+        _require_trio("client.stream()")
+        setup = self.build_setup(model, config, resume_handle=resume_handle)
+        nursery = self._require_open()
+        conn = await self.connect()
+        stream = LiveStream(conn, setup, self.stream_options)
+        try:
+            await stream._handshake()
+            await nursery.start(stream._run)
+        except BaseException:
+            with trio.CancelScope(shield=True):
+                await conn.aclose(1000)
+            raise
+        try:
+            yield stream
+        except BaseException:
+            await stream._close(flush=False)
+            raise
+        await stream._close(flush=True)
+        if stream.unsent and stream.state == "closed":
+            raise StreamClosedError(
+                "the stream ended before every queued message was sent",
+                unsent=stream.unsent,
+                resume_handle=stream.resume_handle,
+            )
+
+
+class Models:
+    """``client.models``: the seed-compatible one-shot API."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def by_name(self, name: str) -> Model:
+        """The model called *name* (``models/`` is added when missing)."""
+        if not isinstance(name, str) or not name:
+            raise ConfigurationError("a model name must be a non-empty str")
+        return Model(self._client, name)
+
+
+Request = str | Content | ClientContent | Sequence[Content | str] | Mapping[str, Any]
+
+
+def _request_to_message(request: Request) -> tuple[ClientContent, LiveConfig | None]:
+    if isinstance(request, str):
+        return ClientContent(turns=(Content(parts=(Part(text=request),), role="user"),),
+                             turn_complete=True), None
+    if isinstance(request, ClientContent):
+        return request, None
+    if isinstance(request, Content):
+        return ClientContent(turns=(request,), turn_complete=True), None
+    if isinstance(request, Mapping):
+        contents = request.get("contents")
+        if contents is None:
+            raise ConfigurationError("a request mapping needs 'contents'")
+        message, _ = _request_to_message(contents)
+        config_raw = request.get("config")
+        if config_raw is None:
+            return message, None
+        if isinstance(config_raw, LiveConfig):
+            return message, config_raw
+        if isinstance(config_raw, Mapping):
+            try:
+                return message, LiveConfig(**dict(config_raw))
+            except TypeError as exc:
+                raise ConfigurationError(f"invalid config: {exc}") from None
+        raise ConfigurationError("'config' must be a LiveConfig or a dict")
+    if isinstance(request, Sequence):
+        turns: list[Content] = []
+        for item in request:
+            if isinstance(item, str):
+                turns.append(Content(parts=(Part(text=item),), role="user"))
+            elif isinstance(item, Content):
+                turns.append(item)
+            elif isinstance(item, Mapping):
+                from ._wire import structure_config
+
+                turns.append(structure_config(item, Content, "contents item"))
+            else:
+                raise ConfigurationError(
+                    f"contents items must be str, Content or dict, got {type(item).__name__}"
+                )
+        if not turns:
+            raise ConfigurationError("a request needs at least one turn")
+        return ClientContent(turns=tuple(turns), turn_complete=True), None
+    raise ConfigurationError(
+        f"a request must be a str, Content, list of contents or a mapping, got "
+        f"{type(request).__name__}"
+    )
+
+
+class Model:
+    """One model, for the one-shot API."""
+
+    def __init__(self, client: Client, name: str) -> None:
+        self._client = client
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<Model {self.name}>"
+
+    @contextlib.asynccontextmanager
+    async def stream_generate_content(
+        self, request: Request, *, config: LiveConfig | Mapping[str, Any] | None = None
+    ) -> AsyncIterator[AsyncIterator[ServerMessage]]:
+        """Send one request and yield an async iterator over the chunks of the reply (every
+        server message of that one model turn). The session is closed on leaving the block."""
+        message, request_config = _request_to_message(request)
+        async with self._client.stream(self.name, config or request_config) as stream:
+            await stream.send(message)
+            yield stream.turn()
+
+
+__all__ += ["Model", "Models"]

@@ -1,0 +1,1234 @@
+"""Typed models of every Live API message (PROTOCOL.md sections 2 and 3).
+
+The models are plain attrs classes with snake_case field names (the wire's lowerCamelCase
+names converted: ``turnComplete`` -> ``turn_complete``). They hold data only: every rule about
+the wire format (camelCase, base64, durations, dispatch on the top-level key) lives in
+:mod:`gemini_ws._wire`.
+
+Conventions:
+
+- Messages and their parts are ``@attrs.frozen``. Optional fields default to ``None``, list
+  fields to an empty tuple (constructors also accept lists and other iterables).
+- Enums are :class:`enum.StrEnum` subclasses that *tolerate values they do not know*: looking
+  up an unknown value (``Modality("HOLOGRAM")``) returns a pseudo-member that keeps the value,
+  compares equal to its string and encodes back unchanged. New server values never break
+  decoding.
+- Every server message has a ``usage_metadata`` field because the server may send
+  ``usageMetadata`` beside any of them.
+- :class:`LiveConfig` is the user-facing session configuration: every ``setup`` field except
+  ``model``, with the ``generationConfig`` fields flattened (as in the official SDKs'
+  ``LiveConnectConfig``). Its nested fields accept plain dicts (snake_case or camelCase keys).
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeAlias, TypeVar
+
+import attrs
+
+from ._errors import ConfigurationError
+
+__all__ = [
+    "ActivityEnd",
+    "ActivityHandling",
+    "ActivityStart",
+    "AudioTranscriptionConfig",
+    "AutomaticActivityDetection",
+    "Behavior",
+    "Blob",
+    "ClientContent",
+    "ClientMessage",
+    "CodeExecution",
+    "CodeExecutionResult",
+    "Content",
+    "ContextUpdate",
+    "ContextWindowCompressionConfig",
+    "EndSensitivity",
+    "ExecutableCode",
+    "FileData",
+    "FunctionCall",
+    "FunctionDeclaration",
+    "FunctionResponse",
+    "GenerationConfig",
+    "GoAway",
+    "GoogleSearch",
+    "HistoryConfig",
+    "LiveConfig",
+    "MediaResolution",
+    "Modality",
+    "ModalityTokenCount",
+    "Part",
+    "PrebuiltVoiceConfig",
+    "ProactivityConfig",
+    "RealtimeInput",
+    "RealtimeInputConfig",
+    "Scheduling",
+    "ServerContent",
+    "ServerMessage",
+    "SessionResumptionConfig",
+    "SessionResumptionUpdate",
+    "Setup",
+    "SetupComplete",
+    "SlidingWindow",
+    "SpeechConfig",
+    "StartSensitivity",
+    "ThinkingConfig",
+    "ThinkingLevel",
+    "Tool",
+    "ToolCall",
+    "ToolCallCancellation",
+    "ToolResponse",
+    "Transcription",
+    "TurnCompleteReason",
+    "TurnCoverage",
+    "UnknownMessage",
+    "UrlContext",
+    "UrlContextMetadata",
+    "UrlMetadata",
+    "UsageMessage",
+    "UsageMetadata",
+    "VadSignalType",
+    "VoiceActivity",
+    "VoiceActivityDetectionSignal",
+    "VoiceActivityType",
+    "VoiceConfig",
+    "audio_chunk",
+    "normalize_model_name",
+    "text_turn",
+    "tool_response",
+    "video_frame",
+]
+
+_T = TypeVar("_T")
+_E = TypeVar("_E", bound="_TolerantEnum")
+
+
+# --- enums ---------------------------------------------------------------------------------
+
+
+class _TolerantEnum(enum.StrEnum):
+    """A string enum whose lookup never fails for a string it does not know.
+
+    ``Modality("NEW_THING")`` returns a pseudo-member (not cached, not listed by iteration)
+    with ``.value == .name == "NEW_THING"``; it is an instance of the enum and of ``str`` and
+    compares equal to its value, so it round-trips unchanged.
+    """
+
+    @classmethod
+    def _missing_(cls, value: object) -> Any:
+        if isinstance(value, str):
+            member = str.__new__(cls, value)
+            member._name_ = value
+            member._value_ = value
+            return member
+        return None
+
+    @property
+    def is_known(self) -> bool:
+        """Whether this is one of the values the enum declares (not a pseudo-member)."""
+        return self._name_ in type(self).__members__
+
+
+class Modality(_TolerantEnum):
+    """A response or token-count modality."""
+
+    MODALITY_UNSPECIFIED = "MODALITY_UNSPECIFIED"
+    TEXT = "TEXT"
+    AUDIO = "AUDIO"
+    IMAGE = "IMAGE"
+    VIDEO = "VIDEO"
+    DOCUMENT = "DOCUMENT"
+
+
+class MediaResolution(_TolerantEnum):
+    """Resolution of media (image / video) input."""
+
+    MEDIA_RESOLUTION_UNSPECIFIED = "MEDIA_RESOLUTION_UNSPECIFIED"
+    MEDIA_RESOLUTION_LOW = "MEDIA_RESOLUTION_LOW"
+    MEDIA_RESOLUTION_MEDIUM = "MEDIA_RESOLUTION_MEDIUM"
+    MEDIA_RESOLUTION_HIGH = "MEDIA_RESOLUTION_HIGH"
+
+
+class StartSensitivity(_TolerantEnum):
+    """How readily automatic activity detection detects the start of speech."""
+
+    START_SENSITIVITY_UNSPECIFIED = "START_SENSITIVITY_UNSPECIFIED"
+    START_SENSITIVITY_HIGH = "START_SENSITIVITY_HIGH"
+    START_SENSITIVITY_LOW = "START_SENSITIVITY_LOW"
+
+
+class EndSensitivity(_TolerantEnum):
+    """How readily automatic activity detection detects the end of speech."""
+
+    END_SENSITIVITY_UNSPECIFIED = "END_SENSITIVITY_UNSPECIFIED"
+    END_SENSITIVITY_HIGH = "END_SENSITIVITY_HIGH"
+    END_SENSITIVITY_LOW = "END_SENSITIVITY_LOW"
+
+
+class ActivityHandling(_TolerantEnum):
+    """What user activity does to the model's current output."""
+
+    ACTIVITY_HANDLING_UNSPECIFIED = "ACTIVITY_HANDLING_UNSPECIFIED"
+    START_OF_ACTIVITY_INTERRUPTS = "START_OF_ACTIVITY_INTERRUPTS"
+    NO_INTERRUPTION = "NO_INTERRUPTION"
+
+
+class TurnCoverage(_TolerantEnum):
+    """Which input is included in the user's turn."""
+
+    TURN_COVERAGE_UNSPECIFIED = "TURN_COVERAGE_UNSPECIFIED"
+    TURN_INCLUDES_ONLY_ACTIVITY = "TURN_INCLUDES_ONLY_ACTIVITY"
+    TURN_INCLUDES_ALL_INPUT = "TURN_INCLUDES_ALL_INPUT"
+    TURN_INCLUDES_AUDIO_ACTIVITY_AND_ALL_VIDEO = "TURN_INCLUDES_AUDIO_ACTIVITY_AND_ALL_VIDEO"
+
+
+class Behavior(_TolerantEnum):
+    """Whether a function blocks the conversation while it runs."""
+
+    UNSPECIFIED = "UNSPECIFIED"
+    BLOCKING = "BLOCKING"
+    NON_BLOCKING = "NON_BLOCKING"
+
+
+class Scheduling(_TolerantEnum):
+    """When the model should act on a (non-blocking) function's response."""
+
+    SCHEDULING_UNSPECIFIED = "SCHEDULING_UNSPECIFIED"
+    SILENT = "SILENT"
+    WHEN_IDLE = "WHEN_IDLE"
+    INTERRUPT = "INTERRUPT"
+
+
+class TurnCompleteReason(_TolerantEnum):
+    """Why the model's turn ended (``serverContent.turnCompleteReason``)."""
+
+    TURN_COMPLETE_REASON_UNSPECIFIED = "TURN_COMPLETE_REASON_UNSPECIFIED"
+    MALFORMED_FUNCTION_CALL = "MALFORMED_FUNCTION_CALL"
+    RESPONSE_REJECTED = "RESPONSE_REJECTED"
+    NEED_MORE_INPUT = "NEED_MORE_INPUT"
+    PROHIBITED_INPUT_CONTENT = "PROHIBITED_INPUT_CONTENT"
+    IMAGE_PROHIBITED_INPUT_CONTENT = "IMAGE_PROHIBITED_INPUT_CONTENT"
+    INPUT_TEXT_CONTAIN_PROMINENT_PERSON_PROHIBITED = (
+        "INPUT_TEXT_CONTAIN_PROMINENT_PERSON_PROHIBITED"
+    )
+
+
+class ThinkingLevel(_TolerantEnum):
+    """How much the model thinks (Gemini 3 models). The wire also accepts lower case."""
+
+    THINKING_LEVEL_UNSPECIFIED = "THINKING_LEVEL_UNSPECIFIED"
+    MINIMAL = "MINIMAL"
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+
+
+class VadSignalType(_TolerantEnum):
+    """Type of a ``voiceActivityDetectionSignal`` (allowlisted feature)."""
+
+    VAD_SIGNAL_TYPE_UNSPECIFIED = "VAD_SIGNAL_TYPE_UNSPECIFIED"
+    VAD_SIGNAL_TYPE_SOS = "VAD_SIGNAL_TYPE_SOS"
+    VAD_SIGNAL_TYPE_EOS = "VAD_SIGNAL_TYPE_EOS"
+
+
+class VoiceActivityType(_TolerantEnum):
+    """Type of a ``voiceActivity`` message."""
+
+    TYPE_UNSPECIFIED = "TYPE_UNSPECIFIED"
+    ACTIVITY_START = "ACTIVITY_START"
+    ACTIVITY_END = "ACTIVITY_END"
+
+
+# --- small converters used by constructors ---------------------------------------------------
+
+
+def _to_tuple(value: Iterable[Any]) -> tuple[Any, ...]:
+    """Accept any iterable (list, generator...) for a sequence field; keep tuples as they are."""
+    if type(value) is tuple:
+        return value
+    if isinstance(value, str | bytes | bytearray | Mapping) or not isinstance(value, Iterable):
+        raise ConfigurationError(
+            f"expected a list or tuple, got {type(value).__name__}: {value!r:.80}"
+        )
+    return tuple(value)
+
+
+def _to_dict(value: Mapping[str, Any]) -> dict[str, Any]:
+    """Accept any mapping for a free-form JSON object field (keys are kept untouched)."""
+    if type(value) is dict:
+        return value
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(f"expected a dict, got {type(value).__name__}: {value!r:.80}")
+    return dict(value)
+
+
+# --- parts ---------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Blob:
+    """Inline binary data with its MIME type (``inlineData``, realtime ``audio`` / ``video``).
+
+    ``data`` holds the raw bytes; the wire carries them as base64.
+    """
+
+    mime_type: str
+    data: bytes
+
+
+@attrs.frozen
+class FileData:
+    """A reference to a file by URI (``fileData``)."""
+
+    file_uri: str
+    mime_type: str | None = None
+
+
+@attrs.frozen
+class FunctionCall:
+    """A function call requested by the model.
+
+    ``args`` is a free-form JSON object; its keys are never renamed.
+    """
+
+    name: str
+    args: dict[str, Any] = attrs.field(factory=dict, converter=_to_dict)
+    id: str | None = None
+    will_continue: bool | None = None
+
+
+@attrs.frozen
+class FunctionResponse:
+    """The result of a function call, sent back in a :class:`ToolResponse`.
+
+    ``id`` must be the :attr:`FunctionCall.id` of the call it answers (the Gemini API
+    requires it). ``response`` is a free-form JSON object; its keys are never renamed.
+    ``scheduling`` only matters for ``NON_BLOCKING`` functions.
+    """
+
+    id: str | None
+    name: str
+    response: dict[str, Any] = attrs.field(factory=dict, converter=_to_dict)
+    scheduling: Scheduling | None = None
+    will_continue: bool | None = None
+
+
+@attrs.frozen
+class ExecutableCode:
+    """Code the model generated for the code execution tool."""
+
+    code: str | None = None
+    language: str | None = None
+
+
+@attrs.frozen
+class CodeExecutionResult:
+    """The result of running :class:`ExecutableCode`."""
+
+    outcome: str | None = None
+    output: str | None = None
+
+
+@attrs.frozen
+class Part:
+    """One part of a :class:`Content`: text, inline data, a function call or response, ...
+
+    Normally exactly one of the data fields is set. ``thought`` marks a thinking part.
+    """
+
+    text: str | None = None
+    inline_data: Blob | None = None
+    thought: bool | None = None
+    function_call: FunctionCall | None = None
+    function_response: FunctionResponse | None = None
+    executable_code: ExecutableCode | None = None
+    code_execution_result: CodeExecutionResult | None = None
+    file_data: FileData | None = None
+    thought_signature: bytes | None = None
+
+
+@attrs.frozen
+class Content:
+    """A turn: a role (``"user"`` or ``"model"``) and its parts."""
+
+    parts: tuple[Part, ...] = attrs.field(default=(), converter=_to_tuple)
+    role: str | None = None
+
+
+# --- tools ---------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class FunctionDeclaration:
+    """A function the model may call.
+
+    ``parameters`` (OpenAPI-style schema), ``parameters_json_schema`` and ``response`` are
+    free-form JSON objects whose keys are sent untouched.
+    """
+
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    behavior: Behavior | None = None
+    parameters_json_schema: dict[str, Any] | None = None
+    response: dict[str, Any] | None = None
+
+
+@attrs.frozen
+class GoogleSearch:
+    """The Google Search tool (``{"googleSearch": {}}``)."""
+
+
+@attrs.frozen
+class CodeExecution:
+    """The code execution tool (``{"codeExecution": {}}``)."""
+
+
+@attrs.frozen
+class UrlContext:
+    """The URL context tool (``{"urlContext": {}}``)."""
+
+
+@attrs.frozen
+class Tool:
+    """One entry of ``setup.tools``: function declarations and/or a built-in tool."""
+
+    function_declarations: tuple[FunctionDeclaration, ...] = attrs.field(
+        default=(), converter=_to_tuple
+    )
+    google_search: GoogleSearch | None = None
+    code_execution: CodeExecution | None = None
+    url_context: UrlContext | None = None
+
+
+# --- setup configuration -------------------------------------------------------------------
+
+
+@attrs.frozen
+class PrebuiltVoiceConfig:
+    """Selects one of the prebuilt voices by name (e.g. ``"Kore"``)."""
+
+    voice_name: str | None = None
+
+
+@attrs.frozen
+class VoiceConfig:
+    """Voice selection for speech output."""
+
+    prebuilt_voice_config: PrebuiltVoiceConfig | None = None
+
+
+@attrs.frozen
+class SpeechConfig:
+    """Speech output configuration (``generationConfig.speechConfig``)."""
+
+    voice_config: VoiceConfig | None = None
+    language_code: str | None = None
+
+    @classmethod
+    def voice(cls, voice_name: str, language_code: str | None = None) -> SpeechConfig:
+        """Shortcut for ``SpeechConfig(voice_config=VoiceConfig(PrebuiltVoiceConfig(name)))``."""
+        return cls(
+            voice_config=VoiceConfig(prebuilt_voice_config=PrebuiltVoiceConfig(voice_name)),
+            language_code=language_code,
+        )
+
+
+@attrs.frozen
+class ThinkingConfig:
+    """Thinking configuration (``generationConfig.thinkingConfig``)."""
+
+    thinking_budget: int | None = None
+    thinking_level: ThinkingLevel | None = None
+    include_thoughts: bool | None = None
+
+
+@attrs.frozen
+class GenerationConfig:
+    """``setup.generationConfig`` (users normally set these fields on :class:`LiveConfig`)."""
+
+    response_modalities: tuple[Modality, ...] = attrs.field(default=(), converter=_to_tuple)
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    max_output_tokens: int | None = None
+    candidate_count: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    seed: int | None = None
+    media_resolution: MediaResolution | None = None
+    speech_config: SpeechConfig | None = None
+    thinking_config: ThinkingConfig | None = None
+    enable_affective_dialog: bool | None = None
+
+
+@attrs.frozen
+class AutomaticActivityDetection:
+    """Server-side voice activity detection settings."""
+
+    disabled: bool | None = None
+    start_of_speech_sensitivity: StartSensitivity | None = None
+    end_of_speech_sensitivity: EndSensitivity | None = None
+    prefix_padding_ms: int | None = None
+    silence_duration_ms: int | None = None
+
+
+@attrs.frozen
+class RealtimeInputConfig:
+    """``setup.realtimeInputConfig``: how realtime input is turned into turns."""
+
+    automatic_activity_detection: AutomaticActivityDetection | None = None
+    activity_handling: ActivityHandling | None = None
+    turn_coverage: TurnCoverage | None = None
+
+
+@attrs.frozen
+class SessionResumptionConfig:
+    """``setup.sessionResumption``. Empty (``{}``) enables resumption updates on a new
+    session; ``handle`` resumes a previous one; ``transparent`` asks for
+    ``lastConsumedClientMessageIndex`` in updates."""
+
+    handle: str | None = None
+    transparent: bool | None = None
+
+
+@attrs.frozen
+class SlidingWindow:
+    """The sliding-window compression mechanism."""
+
+    target_tokens: int | None = None
+
+
+@attrs.frozen
+class ContextWindowCompressionConfig:
+    """``setup.contextWindowCompression``: lets a session run past the context limit."""
+
+    trigger_tokens: int | None = None
+    sliding_window: SlidingWindow | None = None
+
+
+@attrs.frozen
+class AudioTranscriptionConfig:
+    """Enables transcription of input or output audio (``{}`` on the wire)."""
+
+
+@attrs.frozen
+class ProactivityConfig:
+    """``setup.proactivity``: lets the model decide not to answer (proactive audio)."""
+
+    proactive_audio: bool | None = None
+
+
+@attrs.frozen
+class HistoryConfig:
+    """``setup.historyConfig``: on Gemini 3.1, allows seeding history with clientContent."""
+
+    initial_history_in_client_content: bool | None = None
+
+
+# --- client messages -----------------------------------------------------------------------
+
+
+@attrs.frozen
+class Setup:
+    """The first client message of a session (``setup``)."""
+
+    model: str
+    generation_config: GenerationConfig | None = None
+    system_instruction: Content | None = None
+    tools: tuple[Tool, ...] = attrs.field(default=(), converter=_to_tuple)
+    realtime_input_config: RealtimeInputConfig | None = None
+    session_resumption: SessionResumptionConfig | None = None
+    context_window_compression: ContextWindowCompressionConfig | None = None
+    input_audio_transcription: AudioTranscriptionConfig | None = None
+    output_audio_transcription: AudioTranscriptionConfig | None = None
+    proactivity: ProactivityConfig | None = None
+    history_config: HistoryConfig | None = None
+
+
+@attrs.frozen
+class ClientContent:
+    """Turns appended to the conversation history (``clientContent``).
+
+    With ``turn_complete=True`` the model starts generating.
+    """
+
+    turns: tuple[Content, ...] = attrs.field(default=(), converter=_to_tuple)
+    turn_complete: bool | None = None
+
+
+@attrs.frozen
+class ActivityStart:
+    """Marks the start of user activity (only when automatic VAD is disabled)."""
+
+
+@attrs.frozen
+class ActivityEnd:
+    """Marks the end of user activity (only when automatic VAD is disabled)."""
+
+
+@attrs.frozen
+class RealtimeInput:
+    """Realtime input (``realtimeInput``): one of audio, video, text or an activity signal.
+
+    ``media_chunks`` is deprecated on the wire; prefer ``audio`` / ``video``.
+    """
+
+    audio: Blob | None = None
+    video: Blob | None = None
+    text: str | None = None
+    activity_start: ActivityStart | None = None
+    activity_end: ActivityEnd | None = None
+    audio_stream_end: bool | None = None
+    media_chunks: tuple[Blob, ...] = attrs.field(default=(), converter=_to_tuple)
+
+
+@attrs.frozen
+class ToolResponse:
+    """Answers to the model's function calls (``toolResponse``)."""
+
+    function_responses: tuple[FunctionResponse, ...] = attrs.field(default=(), converter=_to_tuple)
+
+
+@attrs.frozen
+class ContextUpdate:
+    """Updates the system instruction and/or tools mid-session (``contextUpdate``; newer,
+    SDK-only message, Gemini API support unconfirmed).
+
+    ``tools=None`` leaves the tools alone; ``tools=()`` clears them (sent as
+    ``{"tools": {"tools": []}}``).
+    """
+
+    system_instruction: Content | None = None
+    tools: tuple[Tool, ...] | None = attrs.field(
+        default=None, converter=attrs.converters.optional(_to_tuple)
+    )
+
+
+#: Any message a client sends.
+ClientMessage: TypeAlias = Setup | ClientContent | RealtimeInput | ToolResponse | ContextUpdate
+
+
+# --- server messages -----------------------------------------------------------------------
+
+
+@attrs.frozen
+class ModalityTokenCount:
+    """A token count for one modality."""
+
+    modality: Modality | None = None
+    token_count: int | None = None
+
+
+@attrs.frozen
+class UsageMetadata:
+    """Token usage (``usageMetadata``). Vertex's ``candidates*`` fields map onto
+    ``response_*``. proto3 JSON omits zero counts, so ``None`` usually means 0."""
+
+    prompt_token_count: int | None = None
+    cached_content_token_count: int | None = None
+    response_token_count: int | None = None
+    tool_use_prompt_token_count: int | None = None
+    thoughts_token_count: int | None = None
+    total_token_count: int | None = None
+    prompt_tokens_details: tuple[ModalityTokenCount, ...] = attrs.field(
+        default=(), converter=_to_tuple
+    )
+    cache_tokens_details: tuple[ModalityTokenCount, ...] = attrs.field(
+        default=(), converter=_to_tuple
+    )
+    response_tokens_details: tuple[ModalityTokenCount, ...] = attrs.field(
+        default=(), converter=_to_tuple
+    )
+    tool_use_prompt_tokens_details: tuple[ModalityTokenCount, ...] = attrs.field(
+        default=(), converter=_to_tuple
+    )
+
+
+@attrs.frozen
+class SetupComplete:
+    """The server accepted ``setup`` (``setupComplete``). Vertex adds ``session_id``."""
+
+    session_id: str | None = None
+    usage_metadata: UsageMetadata | None = None
+
+
+@attrs.frozen
+class Transcription:
+    """A piece of transcript of input or output audio."""
+
+    text: str | None = None
+    finished: bool | None = None
+    language_code: str | None = None
+
+
+@attrs.frozen
+class UrlMetadata:
+    """The retrieval status of one URL of the URL context tool."""
+
+    retrieved_url: str | None = None
+    url_retrieval_status: str | None = None
+
+
+@attrs.frozen
+class UrlContextMetadata:
+    """Metadata of the URL context tool."""
+
+    url_metadata: tuple[UrlMetadata, ...] = attrs.field(default=(), converter=_to_tuple)
+
+
+@attrs.frozen
+class ServerContent:
+    """Model output and turn state (``serverContent``).
+
+    The boolean flags default to ``False`` when absent. :attr:`text` and :attr:`audio` join
+    the text and audio parts of ``model_turn``.
+    """
+
+    model_turn: Content | None = None
+    turn_complete: bool = False
+    generation_complete: bool = False
+    interrupted: bool = False
+    input_transcription: Transcription | None = None
+    output_transcription: Transcription | None = None
+    grounding_metadata: dict[str, Any] | None = None
+    url_context_metadata: UrlContextMetadata | None = None
+    turn_complete_reason: TurnCompleteReason | None = None
+    waiting_for_input: bool = False
+    interim_input_transcription: Transcription | None = None
+    interaction_status: str | None = None
+    usage_metadata: UsageMetadata | None = None
+
+    @property
+    def text(self) -> str:
+        """The text parts of ``model_turn`` joined, *excluding* thought parts ("" if none).
+
+        Thoughts are available from :attr:`thought_text`.
+        """
+        turn = self.model_turn
+        if turn is None:
+            return ""
+        return "".join(p.text for p in turn.parts if p.text is not None and not p.thought)
+
+    @property
+    def thought_text(self) -> str:
+        """The text of the thought parts (``thought: true``) of ``model_turn`` joined."""
+        turn = self.model_turn
+        if turn is None:
+            return ""
+        return "".join(p.text for p in turn.parts if p.text is not None and p.thought)
+
+    @property
+    def audio(self) -> bytes:
+        """The inline audio (``audio/*`` mime type, PCM) of ``model_turn`` joined (b"" if none)."""
+        turn = self.model_turn
+        if turn is None:
+            return b""
+        return b"".join(
+            p.inline_data.data
+            for p in turn.parts
+            if p.inline_data is not None and p.inline_data.mime_type.startswith("audio/")
+        )
+
+
+@attrs.frozen
+class ToolCall:
+    """The model asks the client to run functions (``toolCall``)."""
+
+    function_calls: tuple[FunctionCall, ...] = attrs.field(default=(), converter=_to_tuple)
+    usage_metadata: UsageMetadata | None = None
+
+    def respond(
+        self,
+        results: Mapping[str, Any] | Callable[[FunctionCall], Any],
+        *,
+        scheduling: Scheduling | str | None = None,
+    ) -> ToolResponse:
+        """Build the :class:`ToolResponse` answering every call; see :func:`tool_response`."""
+        return tool_response(self, results, scheduling=scheduling)
+
+
+@attrs.frozen
+class ToolCallCancellation:
+    """The server cancels earlier tool calls (``toolCallCancellation``)."""
+
+    ids: tuple[str, ...] = attrs.field(default=(), converter=_to_tuple)
+    usage_metadata: UsageMetadata | None = None
+
+
+@attrs.frozen
+class GoAway:
+    """The server will close the connection soon (``goAway``); resume on a new one.
+
+    A ``goAway`` without ``timeLeft`` decodes as ``time_left=timedelta(0)``.
+    """
+
+    time_left: datetime.timedelta = datetime.timedelta(0)
+    usage_metadata: UsageMetadata | None = None
+
+
+@attrs.frozen
+class SessionResumptionUpdate:
+    """A new session resumption handle (``sessionResumptionUpdate``).
+
+    ``new_handle`` is empty / None and ``resumable`` False where the session cannot be
+    resumed. ``last_consumed_client_message_index`` comes with transparent resumption.
+    """
+
+    new_handle: str | None = None
+    resumable: bool = False
+    last_consumed_client_message_index: int | None = None
+    usage_metadata: UsageMetadata | None = None
+
+
+@attrs.frozen
+class VoiceActivityDetectionSignal:
+    """A voice activity detection signal (allowlisted feature)."""
+
+    vad_signal_type: VadSignalType | None = None
+    usage_metadata: UsageMetadata | None = None
+
+
+@attrs.frozen
+class VoiceActivity:
+    """Voice activity start / end reported by the server (newer SDKs only)."""
+
+    voice_activity_type: VoiceActivityType | None = None
+    audio_offset: datetime.timedelta | None = None
+    usage_metadata: UsageMetadata | None = None
+
+
+@attrs.frozen
+class UsageMessage:
+    """A frame that carries only ``usageMetadata``."""
+
+    usage_metadata: UsageMetadata
+
+
+@attrs.frozen
+class UnknownMessage:
+    """A frame with no top-level key this library knows (forward compatibility).
+
+    ``raw`` is the whole decoded JSON object.
+    """
+
+    raw: dict[str, Any]
+    usage_metadata: UsageMetadata | None = None
+
+
+#: Any message the server sends.
+ServerMessage: TypeAlias = (
+    SetupComplete
+    | ServerContent
+    | ToolCall
+    | ToolCallCancellation
+    | GoAway
+    | SessionResumptionUpdate
+    | VoiceActivityDetectionSignal
+    | VoiceActivity
+    | UsageMessage
+    | UnknownMessage
+)
+
+
+# --- user-facing configuration -------------------------------------------------------------
+
+_PREFIXES = ("models/", "tunedModels/", "projects/", "publishers/")
+
+
+def normalize_model_name(name: str) -> str:
+    """Return the wire form of a model name, as both official SDKs do.
+
+    A bare id gets ``models/``; names starting with ``models/``, ``tunedModels/``,
+    ``projects/`` (Vertex) or ``publishers/`` are kept. Raises :class:`ConfigurationError`
+    for an empty name, whitespace, or a doubled ``models/models/`` prefix.
+    """
+    if not isinstance(name, str):
+        raise ConfigurationError(f"model name must be a str, got {type(name).__name__}")
+    if not name or not name.strip():
+        raise ConfigurationError("model name must not be empty")
+    if any(c.isspace() for c in name):
+        raise ConfigurationError(f"model name must not contain whitespace: {name!r}")
+    if name.startswith("models/models/"):
+        raise ConfigurationError(
+            f"model name {name!r} has a doubled 'models/' prefix; pass {name[7:]!r}"
+        )
+    for prefix in _PREFIXES:
+        if name.startswith(prefix):
+            if len(name) == len(prefix):
+                raise ConfigurationError(f"model name {name!r} has no model id")
+            return name
+    if name.startswith("/") or name.endswith("/"):
+        raise ConfigurationError(f"invalid model name {name!r}")
+    return "models/" + name
+
+
+def _structure_config(value: Any, cls: type[_T], what: str) -> _T:
+    """Turn a dict (snake_case or camelCase keys) into ``cls`` via the wire converter."""
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, Mapping):
+        from ._wire import structure_config  # late import: _wire imports this module
+
+        return structure_config(value, cls, what=what)
+    raise ConfigurationError(
+        f"{what}: expected {cls.__name__} or a dict, got {type(value).__name__}: {value!r:.80}"
+    )
+
+
+def _optional_config(value: Any, cls: type[_T], what: str) -> _T | None:
+    if value is None:
+        return None
+    return _structure_config(value, cls, what)
+
+
+def _float_field(value: Any, what: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigurationError(f"{what}: expected a number, got {value!r:.80}")
+    return float(value)
+
+
+def _int_field(value: Any, what: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigurationError(f"{what}: expected an integer, got {value!r:.80}")
+    return int(value)
+
+
+def _bool_field(value: Any, what: str) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    raise ConfigurationError(f"{what}: expected true or false, got {value!r:.80}")
+
+
+def _enum_field(value: Any, cls: type[_E], what: str) -> _E | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigurationError(
+            f"{what}: expected a {cls.__name__} or a string, got {value!r:.80}"
+        )
+    return cls(value)
+
+
+def _modalities(value: Any) -> tuple[Modality, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = (value,)
+    if isinstance(value, Mapping) or not isinstance(value, Iterable):
+        raise ConfigurationError(
+            f"response_modalities: expected a list of modalities, got {value!r:.80}"
+        )
+    out = []
+    for item in value:
+        if not isinstance(item, str):
+            raise ConfigurationError(
+                f"response_modalities: expected modality names such as 'AUDIO', got {item!r:.80}"
+            )
+        out.append(Modality(item.upper()))
+    return tuple(out)
+
+
+def _system_instruction(value: Any) -> Content | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return Content(parts=(Part(text=value),), role="user")
+    return _structure_config(value, Content, "system_instruction")
+
+
+def _tools(value: Any) -> tuple[Tool, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, Tool | Mapping):
+        value = (value,)
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise ConfigurationError(f"tools: expected a list of Tool or dicts, got {value!r:.80}")
+    return tuple(_structure_config(t, Tool, "tools") for t in value)
+
+
+# Named converters (the mypy attrs plugin accepts only named functions).
+
+
+def _c_temperature(value: Any) -> float | None:
+    return _float_field(value, "temperature")
+
+
+def _c_top_p(value: Any) -> float | None:
+    return _float_field(value, "top_p")
+
+
+def _c_top_k(value: Any) -> int | None:
+    return _int_field(value, "top_k")
+
+
+def _c_max_output_tokens(value: Any) -> int | None:
+    return _int_field(value, "max_output_tokens")
+
+
+def _c_candidate_count(value: Any) -> int | None:
+    return _int_field(value, "candidate_count")
+
+
+def _c_presence_penalty(value: Any) -> float | None:
+    return _float_field(value, "presence_penalty")
+
+
+def _c_frequency_penalty(value: Any) -> float | None:
+    return _float_field(value, "frequency_penalty")
+
+
+def _c_seed(value: Any) -> int | None:
+    return _int_field(value, "seed")
+
+
+def _c_media_resolution(value: Any) -> MediaResolution | None:
+    return _enum_field(value, MediaResolution, "media_resolution")
+
+
+def _c_speech_config(value: Any) -> SpeechConfig | None:
+    return _optional_config(value, SpeechConfig, "speech_config")
+
+
+def _c_thinking_config(value: Any) -> ThinkingConfig | None:
+    return _optional_config(value, ThinkingConfig, "thinking_config")
+
+
+def _c_enable_affective_dialog(value: Any) -> bool | None:
+    return _bool_field(value, "enable_affective_dialog")
+
+
+def _c_realtime_input_config(value: Any) -> RealtimeInputConfig | None:
+    return _optional_config(value, RealtimeInputConfig, "realtime_input_config")
+
+
+def _c_session_resumption(value: Any) -> SessionResumptionConfig | None:
+    return _optional_config(value, SessionResumptionConfig, "session_resumption")
+
+
+def _c_context_window_compression(value: Any) -> ContextWindowCompressionConfig | None:
+    return _optional_config(value, ContextWindowCompressionConfig, "context_window_compression")
+
+
+def _c_input_audio_transcription(value: Any) -> AudioTranscriptionConfig | None:
+    return _optional_config(value, AudioTranscriptionConfig, "input_audio_transcription")
+
+
+def _c_output_audio_transcription(value: Any) -> AudioTranscriptionConfig | None:
+    return _optional_config(value, AudioTranscriptionConfig, "output_audio_transcription")
+
+
+def _c_proactivity(value: Any) -> ProactivityConfig | None:
+    return _optional_config(value, ProactivityConfig, "proactivity")
+
+
+def _c_history_config(value: Any) -> HistoryConfig | None:
+    return _optional_config(value, HistoryConfig, "history_config")
+
+
+@attrs.frozen(kw_only=True)
+class LiveConfig:
+    """Session configuration: every ``setup`` field except ``model``.
+
+    The ``generationConfig`` fields are flattened (``response_modalities``, ``temperature``,
+    ... ``enable_affective_dialog``), as in the official SDKs. Nested fields accept the typed
+    object or a plain dict with snake_case or camelCase keys::
+
+        LiveConfig(
+            response_modalities=["AUDIO"],
+            output_audio_transcription={},
+            speech_config={"voice_config": {"prebuilt_voice_config": {"voice_name": "Kore"}}},
+        )
+
+    ``system_instruction`` may be a string (sent as a user ``Content`` with one text part).
+    Bad values raise :class:`~gemini_ws.ConfigurationError`. Use ``attrs.evolve(config, ...)``
+    or :meth:`evolve` to derive a changed copy, and :meth:`to_setup` to build the message.
+    """
+
+    response_modalities: tuple[Modality, ...] = attrs.field(default=(), converter=_modalities)
+    temperature: float | None = attrs.field(default=None, converter=_c_temperature)
+    top_p: float | None = attrs.field(default=None, converter=_c_top_p)
+    top_k: int | None = attrs.field(default=None, converter=_c_top_k)
+    max_output_tokens: int | None = attrs.field(default=None, converter=_c_max_output_tokens)
+    candidate_count: int | None = attrs.field(default=None, converter=_c_candidate_count)
+    presence_penalty: float | None = attrs.field(default=None, converter=_c_presence_penalty)
+    frequency_penalty: float | None = attrs.field(default=None, converter=_c_frequency_penalty)
+    seed: int | None = attrs.field(default=None, converter=_c_seed)
+    media_resolution: MediaResolution | None = attrs.field(
+        default=None, converter=_c_media_resolution
+    )
+    speech_config: SpeechConfig | None = attrs.field(default=None, converter=_c_speech_config)
+    thinking_config: ThinkingConfig | None = attrs.field(default=None, converter=_c_thinking_config)
+    enable_affective_dialog: bool | None = attrs.field(
+        default=None, converter=_c_enable_affective_dialog
+    )
+    system_instruction: Content | None = attrs.field(default=None, converter=_system_instruction)
+    tools: tuple[Tool, ...] = attrs.field(default=(), converter=_tools)
+    realtime_input_config: RealtimeInputConfig | None = attrs.field(
+        default=None, converter=_c_realtime_input_config
+    )
+    session_resumption: SessionResumptionConfig | None = attrs.field(
+        default=None, converter=_c_session_resumption
+    )
+    context_window_compression: ContextWindowCompressionConfig | None = attrs.field(
+        default=None, converter=_c_context_window_compression
+    )
+    input_audio_transcription: AudioTranscriptionConfig | None = attrs.field(
+        default=None, converter=_c_input_audio_transcription
+    )
+    output_audio_transcription: AudioTranscriptionConfig | None = attrs.field(
+        default=None, converter=_c_output_audio_transcription
+    )
+    proactivity: ProactivityConfig | None = attrs.field(default=None, converter=_c_proactivity)
+    history_config: HistoryConfig | None = attrs.field(default=None, converter=_c_history_config)
+
+    def evolve(self, **changes: Any) -> LiveConfig:
+        """Return a copy with ``changes`` applied (values are converted as in the constructor)."""
+        try:
+            return attrs.evolve(self, **changes)
+        except TypeError as exc:
+            raise ConfigurationError(f"LiveConfig.evolve: {exc}") from None
+
+    def generation_config(self) -> GenerationConfig | None:
+        """The ``generationConfig`` these flattened fields make, or None if none is set."""
+        gen = GenerationConfig(
+            response_modalities=self.response_modalities,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            top_k=self.top_k,
+            max_output_tokens=self.max_output_tokens,
+            candidate_count=self.candidate_count,
+            presence_penalty=self.presence_penalty,
+            frequency_penalty=self.frequency_penalty,
+            seed=self.seed,
+            media_resolution=self.media_resolution,
+            speech_config=self.speech_config,
+            thinking_config=self.thinking_config,
+            enable_affective_dialog=self.enable_affective_dialog,
+        )
+        return None if gen == GenerationConfig() else gen
+
+    def to_setup(self, model: str) -> Setup:
+        """Build the ``setup`` message for ``model`` (normalised with
+        :func:`normalize_model_name`)."""
+        return Setup(
+            model=normalize_model_name(model),
+            generation_config=self.generation_config(),
+            system_instruction=self.system_instruction,
+            tools=self.tools,
+            realtime_input_config=self.realtime_input_config,
+            session_resumption=self.session_resumption,
+            context_window_compression=self.context_window_compression,
+            input_audio_transcription=self.input_audio_transcription,
+            output_audio_transcription=self.output_audio_transcription,
+            proactivity=self.proactivity,
+            history_config=self.history_config,
+        )
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def text_turn(text: str, *, role: str = "user", turn_complete: bool = True) -> ClientContent:
+    """A ``clientContent`` message with one text turn (by default completing the turn)."""
+    if not isinstance(text, str):
+        raise ConfigurationError(f"text must be a str, got {type(text).__name__}")
+    if not isinstance(role, str) or not role:
+        raise ConfigurationError(f"role must be a non-empty str, got {role!r:.80}")
+    return ClientContent(
+        turns=(Content(parts=(Part(text=text),), role=role),),
+        turn_complete=bool(turn_complete),
+    )
+
+
+def _as_bytes(data: Any, what: str) -> bytes:
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, bytearray | memoryview):
+        return bytes(data)
+    raise ConfigurationError(f"{what} must be bytes, got {type(data).__name__}")
+
+
+def audio_chunk(pcm: bytes, sample_rate: int = 16000) -> RealtimeInput:
+    """A ``realtimeInput.audio`` message carrying 16-bit little-endian mono PCM.
+
+    The mime type is ``audio/pcm;rate=<sample_rate>``. Raises :class:`ConfigurationError` for
+    data that is not bytes, has an odd length, or a sample rate that is not a positive int.
+    """
+    data = _as_bytes(pcm, "pcm")
+    if len(data) % 2:
+        raise ConfigurationError(f"16-bit PCM must have an even number of bytes, got {len(data)}")
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate <= 0:
+        raise ConfigurationError(f"sample_rate must be a positive int, got {sample_rate!r:.40}")
+    return RealtimeInput(audio=Blob(mime_type=f"audio/pcm;rate={sample_rate}", data=data))
+
+
+_IMAGE_TYPES = ("image/jpeg", "image/png")
+
+
+def video_frame(data: bytes, mime_type: str = "image/jpeg") -> RealtimeInput:
+    """A ``realtimeInput.video`` message carrying one JPEG or PNG frame (at most ~1 fps)."""
+    raw = _as_bytes(data, "data")
+    if mime_type not in _IMAGE_TYPES:
+        raise ConfigurationError(
+            f"video frames must be image/jpeg or image/png, got {mime_type!r:.80}"
+        )
+    return RealtimeInput(video=Blob(mime_type=mime_type, data=raw))
+
+
+def tool_response(
+    call: ToolCall,
+    results: Mapping[str, Any] | Callable[[FunctionCall], Any],
+    *,
+    scheduling: Scheduling | str | None = None,
+) -> ToolResponse:
+    """Answer every function call of ``call``.
+
+    ``results`` maps a call id (or, failing that, a function name) to the result, or is a
+    callable taking the :class:`FunctionCall` and returning its result. A result that is not
+    a dict is wrapped as ``{"result": value}``. Each :class:`FunctionResponse` carries the
+    call's id and name. Raises :class:`ConfigurationError` when a call has no id (the Gemini
+    API requires one), when a call has no result, or when ``results`` has keys that match no
+    call.
+    """
+    if not isinstance(call, ToolCall):
+        raise ConfigurationError(f"expected a ToolCall, got {type(call).__name__}")
+    sched = None if scheduling is None else Scheduling(scheduling)
+    responses = []
+    used: set[str] = set()
+    for fc in call.function_calls:
+        if not fc.id:
+            raise ConfigurationError(
+                f"function call {fc.name!r} has no id; a FunctionResponse must carry the id "
+                "of the call it answers"
+            )
+        if callable(results) and not isinstance(results, Mapping):
+            value = results(fc)
+        elif fc.id in results:
+            value = results[fc.id]
+            used.add(fc.id)
+        elif fc.name in results:
+            value = results[fc.name]
+            used.add(fc.name)
+        else:
+            raise ConfigurationError(f"no result for function call {fc.name!r} (id {fc.id!r})")
+        response = dict(value) if isinstance(value, Mapping) else {"result": value}
+        responses.append(
+            FunctionResponse(id=fc.id, name=fc.name, response=response, scheduling=sched)
+        )
+    if isinstance(results, Mapping):
+        extra = set(results) - used
+        if extra:
+            raise ConfigurationError(
+                f"results for unknown call ids or names: {', '.join(sorted(map(str, extra)))}"
+            )
+    return ToolResponse(function_responses=tuple(responses))

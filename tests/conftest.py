@@ -1,0 +1,1 @@
+"""Shared fixtures. pytest-trio runs every async test in trio mode (see pyproject)."""
