@@ -256,7 +256,7 @@ class LiveStream:
 
     def _fail(self, error: GeminiWSError) -> None:
         """Record the first error; wake everybody; collect what was never sent."""
-        if self._error is None and not self._cancelled:
+        if self._error is None and self._state in ("open", "setup"):
             self._error = error
             self._state = "failed"
         self._collect_unsent()

@@ -55,6 +55,11 @@ try:  # pragma: no cover - exercised by whichever is installed
 except ImportError:  # pragma: no cover
     _orjson = None  # type: ignore[assignment]
 
+try:  # pragma: no cover - exercised by whichever is installed
+    import pybase64 as _pybase64
+except ImportError:  # pragma: no cover
+    _pybase64 = None  # type: ignore[assignment]
+
 __all__ = [
     "converter",
     "decode",
@@ -70,6 +75,8 @@ _T = TypeVar("_T")
 
 #: Whether orjson is used for JSON (else the standard library).
 USING_ORJSON: Final = _orjson is not None
+#: Whether pybase64 (SIMD base64, ~10x faster than binascii) is used.
+USING_PYBASE64: Final = _pybase64 is not None
 
 
 # --- JSON ----------------------------------------------------------------------------------
@@ -149,7 +156,25 @@ _ALIASES: dict[type, dict[str, str]] = {
 _INT_RE = re.compile(r"-?[0-9]+")
 _URLSAFE_TO_STD = str.maketrans("-_", "+/")
 _a2b = binascii.a2b_base64
-_b2a = binascii.b2a_base64
+_new_object = object.__new__
+
+if _pybase64 is not None:
+    _pyb64decode = _pybase64.b64decode
+    _pyb64encode = _pybase64.b64encode
+
+    def _b64decode_strict(v: str) -> bytes:
+        return _pyb64decode(v, validate=True)
+
+    def _b64encode(v: bytes | bytearray | memoryview) -> str:
+        return _pyb64encode(v).decode("ascii")
+
+else:  # pragma: no cover
+
+    def _b64decode_strict(v: str) -> bytes:
+        return _a2b(v, strict_mode=True)
+
+    def _b64encode(v: bytes | bytearray | memoryview) -> str:
+        return binascii.b2a_base64(v, newline=False).decode("ascii")
 
 
 def _int_from(v: Any) -> int:
@@ -196,8 +221,8 @@ def b64decode(v: str) -> bytes:
     Raises ValueError for anything else (whitespace included).
     """
     try:
-        return _a2b(v, strict_mode=True)
-    except (binascii.Error, ValueError):
+        return _b64decode_strict(v)
+    except ValueError:  # binascii.Error is a ValueError
         pass
     s = v.translate(_URLSAFE_TO_STD).rstrip("=")
     if len(s) % 4 == 1:
@@ -297,7 +322,7 @@ class _Structurer:
     def __init__(self, *, config: bool) -> None:
         self.config = config
         self._cache: dict[Any, Callable[[Any], Any]] = {}
-        self._message_cache: dict[type, Callable[[Any, Any], Any]] = {}
+        self._message_cache: dict[type, Callable[..., Any]] = {}
 
     # Each handler is ``fn(value) -> structured`` and raises _Invalid. For a few exact JSON
     # types the field table stores the type so the generated loop can skip the call.
@@ -345,84 +370,58 @@ class _Structurer:
             if len(args) == 2 and args[1] is Ellipsis:
                 return self._sequence(args[0])
         if attrs.has(tp):
-            fn = self._attrs(tp)
-            return lambda v: fn(v, None)
+            return self._attrs(tp)
         raise TypeError(f"no wire handler for {tp!r}")  # a bug in _types, not in a frame
 
     def _sequence(self, elem_tp: Any) -> Callable[[Any], Any]:
         exact = self.exact_type(elem_tp)
-        # resolved lazily so that recursive types work
-        holder: list[Callable[[Any], Any]] = []
+        h = self.handler(elem_tp)
         config = self.config
 
         def structure(v: Any) -> tuple[Any, ...]:
             if type(v) is not list and not (config and type(v) is tuple):
                 raise _Invalid(f"expected a list, got {_describe(v)}")
-            if exact is not None and all(type(x) is exact for x in v):
-                return tuple(v)
-            if not holder:
-                holder.append(self.handler(elem_tp))
-            h = holder[0]
-            out = []
-            for i, x in enumerate(v):
-                try:
-                    out.append(h(x))
-                except _Invalid as exc:
-                    exc.path.append(i)
-                    raise
-            return tuple(out)
+            if exact is not None:
+                for x in v:
+                    if type(x) is not exact:
+                        break
+                else:
+                    return tuple(v)
+            try:
+                return tuple([h(x) for x in v])
+            except _Invalid as exc:
+                for i, x in enumerate(v):  # find where, for the message
+                    try:
+                        h(x)
+                    except _Invalid:
+                        exc.path.append(i)
+                        break
+                raise
 
         return structure
 
-    def message(self, cls: type) -> Callable[[Any, Any], Any]:
-        """``fn(obj, usage_metadata)`` for a class (the second argument may be None)."""
-        try:
-            return self._message_cache[cls]
-        except KeyError:
-            fn = self._attrs(cls)
-            self._message_cache[cls] = fn
-            return fn
+    def message(self, cls: type) -> Callable[..., Any]:
+        """``fn(obj, usage_metadata=None)`` building ``cls`` from a JSON object."""
+        return self._attrs(cls)
 
-    def _attrs(self, cls: type) -> Callable[[Any, Any], Any]:
-        if cls in self._message_cache:
-            return self._message_cache[cls]
+    def _attrs(self, cls: type) -> Callable[..., Any]:
+        cached = self._message_cache.get(cls)
+        if cached is not None:
+            return cached
         config = self.config
-        hints = typing.get_type_hints(cls)
-        fields = attrs.fields(cls)
-        # table: wire key -> [field name, exact type or None, handler or None, type]
-        table: dict[str, list[Any]] = {}
+        # table: wire key -> (field name, exact JSON type or None, handler)
+        table: dict[str, tuple[str, type | None, Callable[[Any], Any]]] = {}
+        get = table.get
         required: list[str] = []
         optional_nodefault: list[str] = []
-        wrapped = _WRAPPED.get(cls, {})
-        for a in fields:
-            if not a.init:
-                continue
-            tp = hints[a.name]
-            if cls is t.LiveConfig:
-                spec: list[Any] = [a.name, None, _any, tp]  # its own converters do the work
-            else:
-                spec = [a.name, self.exact_type(tp), None, tp]
-            if a.name in wrapped:
-                spec[2] = self._unwrap(wrapped[a.name], tp)
-            table[_camel(a.name)] = spec
-            table[a.name] = spec
-            if a.default is attrs.NOTHING:
-                if _strip_optional(tp) is not tp:
-                    optional_nodefault.append(a.name)
-                else:
-                    required.append(a.name)
-        for key, name in _ALIASES.get(cls, {}).items():
-            table[key] = table[name]
-        get = table.get
-        known = sorted({s[0] for s in table.values()})
-        structurer = self
+        known: list[str] = []
 
-        def structure(d: Any, usage: Any) -> Any:
+        def structure(d: Any, usage: Any = None) -> Any:
             if type(d) is not dict:
+                if config and isinstance(d, cls):
+                    return d
                 if config and isinstance(d, Mapping):
                     d = dict(d)
-                elif config and isinstance(d, cls):
-                    return d
                 else:
                     raise _Invalid(f"expected an object, got {_describe(d)}")
             kw: dict[str, Any] = {}
@@ -437,25 +436,32 @@ class _Structurer:
                     continue
                 if v is None:
                     continue
-                if type(v) is spec[1]:
-                    kw[spec[0]] = v
+                name, exact, h = spec
+                if type(v) is exact:
+                    kw[name] = v
                     continue
-                h = spec[2]
-                if h is None:
-                    h = spec[2] = structurer.handler(spec[3])
                 try:
-                    kw[spec[0]] = h(v)
+                    kw[name] = h(v)
                 except _Invalid as exc:
                     exc.path.append(k)
                     raise
             if usage is not None:
                 kw["usage_metadata"] = usage
-            for name in required:
-                if name not in kw:
-                    raise _Invalid(f"missing required field {_camel(name)!r}")
-            for name in optional_nodefault:
-                if name not in kw:
-                    kw[name] = None
+            if required:
+                for name in required:
+                    if name not in kw:
+                        raise _Invalid(f"missing required field {_camel(name)!r}")
+            if optional_nodefault:
+                for name in optional_nodefault:
+                    if name not in kw:
+                        kw[name] = None
+            if fast:
+                # Validated values only: fill the instance dict without __init__ (see _types).
+                obj: Any = _new_object(cls)
+                dct = obj.__dict__
+                dct.update(defaults)
+                dct.update(kw)
+                return obj
             try:
                 return cls(**kw)
             except ConfigurationError as exc:
@@ -463,7 +469,38 @@ class _Structurer:
             except (TypeError, ValueError) as exc:
                 raise _Invalid(f"invalid {cls.__name__}: {exc}") from None
 
+        # Registered before the field handlers are resolved, so recursive types work.
         self._message_cache[cls] = structure
+        hints = typing.get_type_hints(cls)
+        wrapped = _WRAPPED.get(cls, {})
+        fields = attrs.fields(cls)
+        defaults = {a.name: a.default for a in fields if a.default is not attrs.NOTHING}
+        fast = (
+            not config
+            and "__slots__" not in cls.__dict__
+            and all(a.init and type(a.default) is not attrs.Factory for a in fields)
+        )
+        for a in fields:
+            if not a.init:
+                continue
+            tp = hints[a.name]
+            exact = None
+            if cls is t.LiveConfig:
+                h: Callable[[Any], Any] = _any  # its own converters do the work
+            elif a.name in wrapped:
+                h = self._unwrap(wrapped[a.name], tp)
+            else:
+                exact = self.exact_type(tp)
+                h = self.handler(tp)
+            table[_camel(a.name)] = table[a.name] = (a.name, exact, h)
+            known.append(a.name)
+            if a.default is attrs.NOTHING:
+                if _strip_optional(tp) is not tp:
+                    optional_nodefault.append(a.name)
+                else:
+                    required.append(a.name)
+        for key, name in _ALIASES.get(cls, {}).items():
+            table[key] = table[name]
         return structure
 
     def _unwrap(self, key: str, tp: Any) -> Callable[[Any], Any]:
@@ -520,7 +557,7 @@ def _float_to(v: Any) -> Any:
 
 def _bytes_to(v: Any) -> str:
     if isinstance(v, bytes | bytearray | memoryview):
-        return _b2a(v, newline=False).decode("ascii")
+        return _b64encode(v)
     raise _Invalid(f"expected bytes, got {_describe(v)}")
 
 

@@ -1,1 +1,67 @@
-"""Shared fixtures. pytest-trio runs every async test in trio mode (see pyproject)."""
+"""Shared fixtures. pytest-trio runs every async test in trio mode (see pyproject).
+
+Every test runs with the ``gemini_ws`` and ``trio_websocket`` loggers at DEBUG, and an autouse
+check fails any test whose log records mention one of the suite's API keys: the key must never
+reach a log line.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import trio
+
+#: The key every fake-server test uses; asserted absent from logs and errors.
+TEST_KEY = "AIzaSyTESTKEY-gemini-ws-0123456789abcdef"
+SECRETS = (TEST_KEY, "AIzaTESTKEY-transport-0123456789abcdef", "auth_tokens/abc123def456")
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            text += repr(record.exc_info[1])
+        self.lines.append(text)
+
+
+@pytest.fixture(autouse=True)
+def no_key_in_logs() -> Iterator[None]:
+    handler = _Collect()
+    loggers = [logging.getLogger(n) for n in ("gemini_ws", "trio-websocket", "trio_websocket")]
+    old = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.addHandler(handler)
+        lg.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, old, strict=True):
+            lg.removeHandler(handler)
+            lg.setLevel(level)
+    leaked = [line for line in handler.lines for s in SECRETS if s in line]
+    assert not leaked, f"an API key reached a log record: {leaked[:1]}"
+
+
+@pytest.fixture
+async def fake_server() -> AsyncIterator[object]:
+    """A fake Live server on 127.0.0.1 with fast pacing."""
+    from gemini_ws.testing import open_fake_server
+
+    async with open_fake_server(api_key=TEST_KEY, chunk_count=3) as server:
+        yield server
+
+
+@pytest.fixture
+async def client(fake_server: object) -> AsyncIterator[object]:
+    """A Client pointed at ``fake_server``."""
+    from gemini_ws import Client
+
+    async with Client(api_key=TEST_KEY, base_url=fake_server.url) as c:  # type: ignore[attr-defined]
+        yield c
+

@@ -105,6 +105,6 @@ def truncate_reason(reason: str, limit: int = MAX_CLOSE_REASON_BYTES) -> str:
 
 
 def format_duration(seconds: float) -> str:
-    """Render seconds as a proto-JSON ``Duration`` string: ``5`` -> ``"5s"``, ``9.5`` -> ``"9.5s"``."""
+    """Seconds as a proto-JSON ``Duration`` string: ``5`` -> ``"5s"``, ``9.5`` -> ``"9.5s"``."""
     text = f"{seconds:.9f}".rstrip("0").rstrip(".")
     return f"{text or '0'}s"

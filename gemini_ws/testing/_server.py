@@ -1,0 +1,1550 @@
+"""FakeLiveServer: a loopback Gemini Live (BidiGenerateContent) server on trio-websocket.
+
+Behaviour, in the order a connection meets it (see PROTOCOL.md for the real service):
+
+1. **Upgrade.** Faults of kind ``reject_upgrade`` answer first. The path must match
+   ``/ws/google.ai.generativelanguage.{v1,v1beta,v1alpha}.GenerativeService.{BidiGenerateContent,
+   BidiGenerateContentConstrained}`` (a leading ``//`` is fine); anything else gets HTTP 404.
+2. **First message.** The server accepts the upgrade and waits for the first client message
+   (without a time limit, like a warm spare connection would). Then, in this order, it closes:
+   - 1007 ``Invalid JSON payload received. Unknown name "x": Cannot bind query parameter. ...``
+     for a query parameter other than ``key``, ``access_token`` and Google's system parameters
+     (``alt``, ``prettyPrint``, ``fields``, ``quotaUser``, ``$.xgafv``...);
+   - 1007 ``API key not valid. Please pass a valid API key.`` if any credential given
+     (``x-goog-api-key``, ``?key=``, ``?access_token=``, ``Authorization: Token|Bearer``) is not
+     the server's ``api_key`` or one of its ``auth_tokens``, or if an ``auth_tokens/...`` token is
+     used on a method other than ``BidiGenerateContentConstrained``; 1007 with Google's
+     "Method doesn't allow unregistered callers ..." text when there is no credential at all;
+   - 1007 ``Invalid JSON payload received. Unexpected token. ...`` for bytes that are not JSON;
+   - 1007 ``Invalid JSON payload received. Unknown name "x": Cannot find field.`` for an unknown
+     top-level key; 1007 ``Request contains an invalid argument.`` when the first message is not
+     ``setup``, for a message with no or several top-level keys, a second ``setup``, a ``setup``
+     without a string ``model``, or ``responseModalities`` other than exactly one of TEXT/AUDIO;
+   - 1008 ``models/X is not found for API version v1beta, or is not supported for
+     bidiGenerateContent. Call ListModels...`` (cut to 123 bytes) for a model not in ``models``
+     (a bare id gets ``models/`` prepended first).
+   Close reasons are always cut to 123 UTF-8 bytes without splitting a character.
+3. **Setup.** ``{"setupComplete": {}}``. With no ``responseModalities`` the modality is the
+   server's ``default_modality`` (AUDIO unless configured: the SDKs imply the real default is
+   AUDIO; unconfirmed).
+4. **Input.** Keys are normalised snake_case -> camelCase (not inside ``args``, ``response``,
+   ``parameters``, ``properties``...); base64 is accepted in both alphabets, padded or not (bad
+   base64 closes 1007). User turns:
+   - ``clientContent``: its turns join the history at once; ``turnComplete: true`` starts a model
+     turn whose text is the user text sent since the previous model turn. Any ``clientContent``
+     interrupts a running generation (as documented), even with ``NO_INTERRUPTION``.
+   - ``realtimeInput.text``: each text is a complete user turn (inside an ``activityStart`` /
+     ``activityEnd`` bracket it joins that turn instead).
+   - ``realtimeInput.audio`` (and audio ``mediaChunks``) with automatic activity detection (the
+     default): audio accumulates; ``audioStreamEnd`` ends the user turn. There is no silence
+     detection. The first audio chunk of a user turn is the start of speech.
+   - With ``automaticActivityDetection.disabled``: ``activityStart``/``activityEnd`` delimit the
+     user turn (``activityEnd`` always starts a model turn, even an empty one); audio outside
+     a bracket is ignored (counted in ``ignored_audio_bytes``) and ``audioStreamEnd`` ignored.
+     ``activityStart``/``activityEnd`` with automatic detection on close 1007 (unconfirmed).
+   - ``realtimeInput.video`` frames are counted, and otherwise ignored.
+   - Start of speech, ``activityStart`` and realtime text interrupt a running generation unless
+     ``activityHandling`` is ``NO_INTERRUPTION`` (then the new turn waits for the current one).
+5. **Model turn.** ``sessionResumptionUpdate {"newHandle": "", "resumable": false}`` if resumption
+   is on, ``inputTranscription {"text": "[audio 0.50s]"}`` if configured and the turn had audio,
+   then what the responder yields, then (unless the responder sent ``turnComplete`` itself)
+   ``{"serverContent": {"generationComplete": true}}`` and ``{"serverContent": {"turnComplete":
+   true}, "usageMetadata": {...}}``, then, with resumption on, ``sessionResumptionUpdate`` with a
+   fresh handle and ``resumable: true`` (plus ``lastConsumedClientMessageIndex`` as a string with
+   ``transparent: true``: the 0-based index of the last client message on this connection whose
+   effect is in the snapshot; ``setup`` is index 0).
+   An interrupted turn ends ``toolCallCancellation {"ids": [...]}`` (if calls were pending),
+   ``{"serverContent": {"interrupted": true}}``, ``{"serverContent": {"turnComplete": true},
+   "usageMetadata": ...}`` and the resumption update. Once ``generationComplete`` went out, the
+   turn is no longer interruptible.
+   ``toolResponse`` entries for unknown ids are ignored (recorded in
+   ``unknown_tool_response_ids``); every entry joins the history.
+6. **Resumption.** A handle resumes its snapshot of the session's history on a new connection.
+   Every handle issued stays valid while its session has an open connection and for
+   ``handle_ttl`` seconds (2 h) after the last one closed. An unknown or expired handle, or a
+   different model, closes 1007 ``Request contains an invalid argument.`` (unconfirmed). With
+   ``refuse_resume_while_old_open`` (default) a resume while the session's previous connection is
+   still open closes the new one 1011 ``Internal error encountered.`` (reported third-party
+   behaviour; close the old connection first).
+7. **Lifetime.** With ``connection_lifetime`` set, after that many seconds from the upgrade the
+   server sends ``{"goAway": {"timeLeft": "5s"}}`` and ``goaway_time_left`` seconds later closes
+   with ``goaway_close_code`` and ``Deadline expired before operation could complete.``.
+8. **Shutdown.** Leaving ``open_fake_server`` closes every connection with 1001 (bounded by
+   ``close_timeout``), aborts what is left (stalled connections at once) and returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import re
+import secrets
+import ssl
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
+from typing import Any, NoReturn
+from urllib.parse import parse_qs, urlsplit
+
+import trio
+from trio_websocket import (
+    ConnectionClosed,
+    WebSocketConnection,
+    WebSocketRequest,
+    wrap_server_stream,
+)
+
+from ._faults import ControlledStream, Fault
+from ._json import (
+    b64decode_lenient,
+    b64encode_std,
+    encode_frame,
+    format_duration,
+    normalise_keys,
+    truncate_reason,
+)
+from ._model import (
+    FakeModel,
+    Responder,
+    UserTurn,
+    audio_message,
+    text_message,
+    usage_metadata,
+)
+
+__all__ = [
+    "DEFAULT_MODELS",
+    "FakeConnection",
+    "FakeLiveServer",
+    "FakeServerError",
+    "FakeSession",
+    "open_fake_server",
+    "serve_fake_server",
+]
+
+logger = logging.getLogger("gemini_ws.testing")
+
+#: Model names the fake accepts by default.
+DEFAULT_MODELS = frozenset(
+    {
+        "models/gemini-3.1-flash-live-preview",
+        "models/gemini-2.5-flash-native-audio-preview-12-2025",
+        "models/gemini-2.5-flash-native-audio-preview-09-2025",
+        "models/gemini-live-2.5-flash-preview",
+        "models/gemini-2.0-flash-live-001",
+    }
+)
+
+PATH_RE = re.compile(
+    r"^//?ws/google\.ai\.generativelanguage\.(v1|v1beta|v1alpha)\.GenerativeService\."
+    r"(BidiGenerateContent|BidiGenerateContentConstrained)$"
+)
+KNOWN_QUERY_PARAMETERS = frozenset(
+    {
+        "key",
+        "access_token",
+        "alt",
+        "$alt",
+        "prettyPrint",
+        "fields",
+        "quotaUser",
+        "$.xgafv",
+        "callback",
+        "upload_protocol",
+        "uploadType",
+    }
+)
+TOP_LEVEL_KEYS = frozenset(
+    {"setup", "clientContent", "realtimeInput", "toolResponse", "contextUpdate"}
+)
+
+REASON_INVALID_ARGUMENT = "Request contains an invalid argument."
+REASON_BAD_KEY = "API key not valid. Please pass a valid API key."
+REASON_NO_KEY = (
+    "Method doesn't allow unregistered callers (callers without established identity)."
+    " Please use API Key or other form of API consumer identity to call this API."
+)
+REASON_INTERNAL = "Internal error encountered."
+REASON_DEADLINE = "Deadline expired before operation could complete."
+REASON_SHUTDOWN = "The server is shutting down."
+_UNSENDABLE_CODES = frozenset({1005, 1006, 1015})
+
+
+class FakeServerError(Exception):
+    """Raised when leaving ``open_fake_server`` if the fake (or a responder) hit a bug.
+
+    ``errors`` holds the original exceptions. Client misbehaviour never counts: it only ends the
+    client's own connection.
+    """
+
+    def __init__(self, errors: Sequence[BaseException]) -> None:
+        super().__init__(f"{len(errors)} error(s) in the fake Live server: {errors[0]!r}")
+        self.errors = list(errors)
+
+
+class FakeSession:
+    """A conversation. It outlives its connections when resumed by handle.
+
+    Attributes: ``id``, ``model``, ``history`` (``Content`` dicts), ``turn_count``,
+    ``connections`` (all connections that served it, oldest first), ``handles`` issued.
+    """
+
+    def __init__(self, session_id: str, model: str) -> None:
+        self.id = session_id
+        self.model = model
+        self.history: list[dict[str, Any]] = []
+        self.turn_count = 0
+        self.connections: list[FakeConnection] = []
+        self.handles: list[str] = []
+        self.last_closed_at: float | None = None
+
+    @property
+    def connection(self) -> FakeConnection | None:
+        """The latest connection of the session."""
+        return self.connections[-1] if self.connections else None
+
+    def __repr__(self) -> str:
+        return f"FakeSession({self.id!r}, turns={self.turn_count})"
+
+
+class _Handle:
+    def __init__(
+        self, session: FakeSession, history: list[dict[str, Any]], turn_count: int
+    ) -> None:
+        self.session = session
+        self.history = history
+        self.turn_count = turn_count
+
+
+class _Message:
+    __slots__ = ("message",)
+
+    def __init__(self, message: dict[str, Any]) -> None:
+        self.message = message
+
+
+class _Raw:
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+class _Close:
+    __slots__ = ("code", "reason")
+
+    def __init__(self, code: int, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+
+
+class _Abort:
+    __slots__ = ()
+
+
+_Item = _Message | _Raw | _Close | _Abort
+
+
+class _Generation:
+    def __init__(self, turn: UserTurn) -> None:
+        self.turn = turn
+        self.scope = trio.CancelScope()
+        self.interrupted = False
+        self.uninterruptible = False
+        self.generation_complete = False
+        self.turn_complete_sent = False
+        self.text: list[str] = []
+        self.transcript: list[str] = []
+        self.audio_bytes = 0
+
+
+def _b64_length(data: str) -> int:
+    text = data.rstrip("=")
+    return len(text) * 3 // 4
+
+
+class FakeConnection:
+    """One connection to the fake server: what happened on it, and a few controls.
+
+    Attributes (read them in tests):
+        index: position in ``server.connections``.
+        path: the request target (path and query); ``query`` its parsed query (name -> values).
+        headers: request headers, lower-case names (later duplicates win); ``raw_headers`` all.
+        api_version / method: from the path (``None`` if the path was refused).
+        credentials: ``(source, value)`` pairs found (``"x-goog-api-key"``, ``"key"``,
+            ``"access_token"``, ``"authorization"``).
+        faults: the faults applied; ``faults_fired`` those that fired.
+        rejected_status: the HTTP status if the upgrade was refused, else ``None``.
+        accepted: True once the upgrade was accepted.
+        received: normalised (camelCase) client messages that parsed as JSON objects, in order;
+            ``received_raw``: every client message as it arrived (``str`` or ``bytes``).
+        sent: the server messages sent (dicts, before encoding), in order; injected frames are
+            not included.
+        setup: the normalised ``setup`` object, once received.
+        session: the :class:`FakeSession`; ``resumed_from``: the handle used, if any.
+        handles: resumption handles issued on this connection.
+        turns: the :class:`UserTurn` objects of this connection.
+        close_code / close_reason: how it ended (1006 and ``None`` for an abrupt end);
+            ``closed_by``: ``"server"``, ``"client"`` or ``None`` (no close frame).
+        pong_rtts: round-trip times (s) of the server's own pings (``ping_interval``).
+        ignored_audio_bytes, audio_bytes_received, video_frames, unknown_tool_response_ids,
+        context_window_compression, stalled.
+        closed: a ``trio.Event`` set when the connection is over.
+    """
+
+    def __init__(self, server: FakeLiveServer, index: int, request: WebSocketRequest) -> None:
+        self.server = server
+        self.index = index
+        self.path: str = request.path
+        split = urlsplit(request.path)
+        self.query: dict[str, list[str]] = parse_qs(split.query, keep_blank_values=True)
+        self.raw_headers: list[tuple[str, str]] = [
+            (k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in request.headers
+        ]
+        self.headers: dict[str, str] = dict(self.raw_headers)
+        match = PATH_RE.match(split.path)
+        self.api_version: str | None = match.group(1) if match else None
+        self.method: str | None = match.group(2) if match else None
+        self.credentials: list[tuple[str, str]] = self._find_credentials()
+        self.faults: tuple[Fault, ...] = ()
+        self.faults_fired: list[Fault] = []
+        self.rejected_status: int | None = None
+        self.accepted = False
+        self.received: list[dict[str, Any]] = []
+        self.received_raw: list[str | bytes] = []
+        self.sent: list[dict[str, Any]] = []
+        self.setup: dict[str, Any] | None = None
+        self.session: FakeSession | None = None
+        self.resumed_from: str | None = None
+        self.handles: list[str] = []
+        self.turns: list[UserTurn] = []
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
+        self.closed_by: str | None = None
+        self.pong_rtts: list[float] = []
+        self.pings_unanswered = 0
+        self.ignored_audio_bytes = 0
+        self.audio_bytes_received = 0
+        self.video_frames = 0
+        self.unknown_tool_response_ids: list[Any] = []
+        self.context_window_compression: dict[str, Any] | None = None
+        self.stalled = False
+        self.closed = trio.Event()
+        self._progress = trio.Event()
+
+        self._ws: WebSocketConnection | None = None
+        self._stream: ControlledStream | None = None
+        self._nursery: trio.Nursery | None = None
+        self._outbox_send, self._outbox_recv = trio.open_memory_channel[_Item](0)
+        self._turn_send, self._turn_recv = trio.open_memory_channel[UserTurn](math.inf)
+        self._server_close: tuple[int, str] | None = None
+        self._close_done = trio.Event()
+        self._closing = False
+        self._messages_sent = 0
+        self._client_count = 0
+        self._current: _Generation | None = None
+        self._modality = server.default_modality
+        self._auto_vad = True
+        self._activity_handling = "START_OF_ACTIVITY_INTERRUPTS"
+        self._activity_active = False
+        self._functions: dict[str, dict[str, Any]] = {}
+        self._resumption: dict[str, Any] | None = None
+        self._pending_text: list[str] = []
+        self._pending_parts: list[dict[str, Any]] = []
+        self._pending_messages: list[dict[str, Any]] = []
+        self._pending_since: int | None = None
+        self._audio = bytearray()
+        self._audio_rate = 16000
+        self._pending_video = 0
+
+    def __repr__(self) -> str:
+        if self.closed.is_set():
+            state = f"closed {self.close_code}"
+        else:
+            state = "open" if self.is_open else "closing"
+        return f"<FakeConnection #{self.index} {self.path!r} {state}>"
+
+    # -- public controls ----------------------------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        """True while the WebSocket is open (no close frame sent or received, not aborted)."""
+        ws, stream = self._ws, self._stream
+        if ws is None or stream is None or self.closed.is_set():
+            return False
+        return ws.closed is None and not stream.aborted and self._server_close is None
+
+    @property
+    def messages_sent(self) -> int:
+        """How many server messages went out (the count faults use)."""
+        return self._messages_sent
+
+    async def send(self, message: Mapping[str, Any] | str | bytes) -> None:
+        """Send a raw server message (dict), text chunk (str) or PCM chunk (bytes), in order."""
+        if not await self._emit_item(_Message(_coerce(message))):
+            raise trio.ClosedResourceError("the fake connection is closed")
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close after the messages already queued; returns when the close handshake is over."""
+        await self._emit_item(_Close(code, reason))
+        await self.wait_closed()
+
+    def abort(self) -> None:
+        """Drop the TCP connection now, without a close frame."""
+        if self._stream is not None:
+            self._stream.abort()
+
+    def go_away(self, time_left: float = 5.0, *, close_code: int | None = 1011) -> None:
+        """Send ``goAway`` now and (unless ``close_code`` is None) close ``time_left`` later."""
+        if self._nursery is None:
+            raise RuntimeError("the connection is not running")
+        self._nursery.start_soon(self._go_away, time_left, close_code)
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection is over."""
+        await self.closed.wait()
+
+    async def wait_received(self, count: int) -> None:
+        """Wait until ``count`` client messages arrived (or the connection ended)."""
+        while len(self.received_raw) < count and not self.closed.is_set():
+            await self._progress.wait()
+
+    async def wait_sent(self, count: int) -> None:
+        """Wait until ``count`` server messages went out (or the connection ended)."""
+        while self._messages_sent < count and not self.closed.is_set():
+            await self._progress.wait()
+
+    def _notify(self) -> None:
+        self._progress.set()
+        self._progress = trio.Event()
+
+    # -- upgrade -------------------------------------------------------------------------------
+
+    def _find_credentials(self) -> list[tuple[str, str]]:
+        found: list[tuple[str, str]] = []
+        for name, value in self.raw_headers:
+            if name == "x-goog-api-key":
+                found.append(("x-goog-api-key", value.strip()))
+            elif name == "authorization":
+                scheme, _, token = value.strip().partition(" ")
+                if scheme.lower() in ("token", "bearer") and token:
+                    found.append(("authorization", token.strip()))
+                else:
+                    found.append(("authorization", value.strip()))
+        for name in ("key", "access_token"):
+            for value in self.query.get(name, []):
+                found.append((name, value))
+        return found
+
+    # -- running -------------------------------------------------------------------------------
+
+    async def _run(self, ws: WebSocketConnection, stream: ControlledStream) -> None:
+        self._ws = ws
+        self._stream = stream
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            nursery.start_soon(self._writer)
+            nursery.start_soon(self._model_loop)
+            if self.server.ping_interval:
+                nursery.start_soon(self._pinger, self.server.ping_interval)
+            if self.server.connection_lifetime is not None:
+                nursery.start_soon(self._lifetime, self.server.connection_lifetime)
+            try:
+                await self._reader_loop()
+                if self._server_close is not None:
+                    with trio.move_on_after(self.server.close_timeout):
+                        await self._close_done.wait()
+            finally:
+                nursery.cancel_scope.cancel()
+
+    def _finish(self) -> None:
+        ws, stream = self._ws, self._stream
+        if self._server_close is not None:
+            self.close_code, self.close_reason = self._server_close
+            self.closed_by = "server"
+        elif stream is not None and stream.aborted:
+            self.close_code, self.close_reason, self.closed_by = 1006, None, None
+        elif ws is not None and ws.closed is not None:
+            self.close_code = ws.closed.code
+            self.close_reason = ws.closed.reason
+            self.closed_by = None if ws.closed.code == 1006 else "client"
+        elif self.rejected_status is None:
+            self.close_code, self.close_reason = 1006, None
+        session = self.session
+        if session is not None and session.connection is self:
+            session.last_closed_at = trio.current_time()
+        self.closed.set()
+        self._notify()
+
+    async def _shutdown_close(self) -> None:
+        ws, stream = self._ws, self._stream
+        if ws is None or stream is None or not self.is_open:
+            return
+        if stream.stalled:
+            stream.abort()
+            return
+        self._server_close = (1001, REASON_SHUTDOWN)
+        with contextlib.suppress(Exception):
+            await ws.aclose(1001, REASON_SHUTDOWN)
+
+    # -- output --------------------------------------------------------------------------------
+
+    async def _emit_item(self, item: _Item) -> bool:
+        try:
+            await self._outbox_send.send(item)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return False
+        return True
+
+    async def _emit(self, message: dict[str, Any]) -> None:
+        """Queue a message; if the connection is gone, park until teardown cancels us."""
+        if not await self._emit_item(_Message(message)):
+            await trio.sleep_forever()
+
+    async def _writer(self) -> None:
+        async with self._outbox_recv:
+            async for item in self._outbox_recv:
+                if not await self._write(item):
+                    return
+
+    async def _write(self, item: _Item) -> bool:
+        """Carry out one outbox item; False when the connection is over for the writer."""
+        ws = self._ws
+        assert ws is not None
+        if isinstance(item, _Close):
+            await self._do_close(item.code, item.reason)
+            return False
+        if isinstance(item, _Abort):
+            self.abort()
+            return False
+        if isinstance(item, _Raw):
+            return await self._send_bytes(item.data)
+        number = self._messages_sent + 1
+        for fault in self.faults:
+            if fault.fires_at(number) and not await self._fire(fault):
+                return False
+        if not await self._send_bytes(encode_frame(item.message)):
+            return False
+        self._messages_sent = number
+        self.sent.append(item.message)
+        self._notify()
+        for fault in self.faults:
+            if fault.fires_after(number) and not await self._fire(fault):
+                return False
+        return True
+
+    async def _send_bytes(self, data: bytes) -> bool:
+        ws = self._ws
+        assert ws is not None
+        try:
+            await ws.send_message(data)
+        except ConnectionClosed:
+            return False
+        return True
+
+    async def _fire(self, fault: Fault) -> bool:
+        """Carry out a triggered fault; False when the connection is over for the writer."""
+        self.faults_fired.append(fault)
+        kind = fault.kind
+        if kind == "abort":
+            self.abort()
+            return False
+        if kind == "close":
+            await self._do_close(fault.code, fault.reason)
+            return False
+        if kind == "stall":
+            self._stall()
+            await trio.sleep_forever()
+        if kind == "delay":
+            await trio.sleep(fault.seconds)
+            return True
+        frame = _fault_frame(fault)
+        if frame is not None:
+            return await self._send_bytes(frame)
+        return True
+
+    def _stall(self) -> None:
+        self.stalled = True
+        if self._stream is not None:
+            self._stream.stall()
+
+    async def _do_close(self, code: int, reason: str) -> None:
+        ws = self._ws
+        assert ws is not None
+        if self._server_close is not None or ws.closed is not None:
+            self._close_done.set()
+            return
+        reason = truncate_reason(reason)
+        self._server_close = (code, reason)
+        self._closing = True
+        try:
+            if code in _UNSENDABLE_CODES:
+                self.abort()
+                return
+            with trio.move_on_after(self.server.close_timeout):
+                await ws.aclose(code, reason)
+        finally:
+            self._close_done.set()
+
+    async def _fail(self, code: int, reason: str) -> None:
+        """Close for a client error (after what is queued); later client messages are ignored."""
+        if self._closing:
+            return
+        self._closing = True
+        await self._emit_item(_Close(code, reason))
+
+    # -- input ---------------------------------------------------------------------------------
+
+    async def _reader_loop(self) -> None:
+        ws = self._ws
+        assert ws is not None
+        while True:
+            try:
+                raw = await ws.get_message()
+            except ConnectionClosed:
+                return
+            self._client_count += 1
+            number = self._client_count
+            self.received_raw.append(raw)
+            self._notify()
+            if self._closing or self.stalled:
+                continue
+            for fault in self.faults:
+                if fault.fires_on_client(number):
+                    await self._fire_on_client(fault)
+            if self._closing or self.stalled:
+                continue
+            await self._handle_raw(raw, number)
+
+    async def _fire_on_client(self, fault: Fault) -> None:
+        self.faults_fired.append(fault)
+        if fault.kind == "abort":
+            self.abort()
+            self._closing = True
+        elif fault.kind == "close":
+            self._closing = True
+            await self._emit_item(_Close(fault.code, fault.reason))
+        elif fault.kind == "stall":
+            self._stall()
+        elif fault.kind == "delay":
+            await trio.sleep(fault.seconds)
+        else:
+            frame = _fault_frame(fault)
+            if frame is not None:
+                await self._emit_item(_Raw(frame))
+
+    async def _handle_raw(self, raw: str | bytes, number: int) -> None:
+        try:
+            text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+            obj = json.loads(text)
+        except (UnicodeDecodeError, ValueError):
+            excerpt = (raw if isinstance(raw, str) else raw.decode("utf-8", "replace"))[:40]
+            await self._fail(1007, f"Invalid JSON payload received. Unexpected token.\n{excerpt}")
+            return
+        if not isinstance(obj, dict):
+            await self._fail(
+                1007, "Invalid JSON payload received. Expected an object at the top level."
+            )
+            return
+        message: dict[str, Any] = normalise_keys(obj)
+        self.received.append(message)
+        unknown = [k for k in message if k not in TOP_LEVEL_KEYS]
+        if unknown:
+            await self._fail(
+                1007,
+                f'Invalid JSON payload received. Unknown name "{unknown[0]}": Cannot find field.',
+            )
+            return
+        if len(message) != 1:
+            await self._fail(1007, REASON_INVALID_ARGUMENT)
+            return
+        ((kind, body),) = message.items()
+        if self.setup is None:
+            if kind != "setup":
+                await self._fail(1007, REASON_INVALID_ARGUMENT)
+                return
+            await self._on_setup(body)
+            return
+        if not isinstance(body, dict):
+            await self._fail(1007, REASON_INVALID_ARGUMENT)
+            return
+        try:
+            if kind == "setup":
+                await self._fail(1007, REASON_INVALID_ARGUMENT)
+            elif kind == "clientContent":
+                self._on_client_content(body, message, number)
+            elif kind == "realtimeInput":
+                self._on_realtime_input(body, message, number)
+            elif kind == "toolResponse":
+                self._on_tool_response(body)
+            elif kind == "contextUpdate":
+                self._on_context_update(body)
+        except _InvalidArgument as exc:
+            await self._fail(1007, str(exc))
+
+    # -- setup ---------------------------------------------------------------------------------
+
+    def _check_request(self) -> tuple[int, str] | None:
+        for name in self.query:
+            if name not in KNOWN_QUERY_PARAMETERS:
+                return 1007, (
+                    f'Invalid JSON payload received. Unknown name "{name}": Cannot bind query'
+                    f" parameter. Field '{name}' could not be found in request message."
+                )
+        if not self.credentials:
+            return 1007, REASON_NO_KEY
+        for _source, value in self.credentials:
+            if value == self.server.api_key:
+                continue
+            if value in self.server.auth_tokens:
+                if self.method != "BidiGenerateContentConstrained":
+                    return 1007, REASON_BAD_KEY
+                continue
+            return 1007, REASON_BAD_KEY
+        return None
+
+    async def _on_setup(self, setup: Any) -> None:
+        problem = self._check_request()
+        if problem is not None:
+            await self._fail(*problem)
+            return
+        if not isinstance(setup, dict) or not isinstance(setup.get("model"), str):
+            await self._fail(1007, REASON_INVALID_ARGUMENT)
+            return
+        model = setup["model"]
+        if "/" not in model:
+            model = f"models/{model}"
+        if model not in self.server.models:
+            await self._fail(
+                1008,
+                f"{setup['model']} is not found for API version {self.api_version}, or is not"
+                " supported for bidiGenerateContent. Call ListModels to see the list of available"
+                " models and their supported methods.",
+            )
+            return
+        generation_config = setup.get("generationConfig") or {}
+        modalities = (
+            generation_config.get("responseModalities")
+            if isinstance(generation_config, dict)
+            else None
+        )
+        if modalities is not None:
+            if (
+                not isinstance(modalities, list)
+                or len(modalities) != 1
+                or str(modalities[0]).upper() not in ("TEXT", "AUDIO")
+            ):
+                await self._fail(1007, REASON_INVALID_ARGUMENT)
+                return
+            self._modality = str(modalities[0]).upper()
+        ric = setup.get("realtimeInputConfig") or {}
+        aad = ric.get("automaticActivityDetection") or {} if isinstance(ric, dict) else {}
+        self._auto_vad = not (isinstance(aad, dict) and aad.get("disabled") is True)
+        if isinstance(ric, dict) and isinstance(ric.get("activityHandling"), str):
+            self._activity_handling = ric["activityHandling"]
+        self._set_tools(setup.get("tools"))
+        resumption = setup.get("sessionResumption")
+        self._resumption = resumption if isinstance(resumption, dict) else None
+        cwc = setup.get("contextWindowCompression")
+        self.context_window_compression = cwc if isinstance(cwc, dict) else None
+
+        handle = self._resumption.get("handle") if self._resumption else None
+        if handle:
+            record = self.server._handles.get(str(handle))
+            if record is None or self.server._expired(record.session):
+                await self._fail(1007, REASON_INVALID_ARGUMENT)
+                return
+            session = record.session
+            if session.model != model:
+                await self._fail(1007, REASON_INVALID_ARGUMENT)
+                return
+            old = session.connection
+            if self.server.refuse_resume_while_old_open and old is not None and old.is_open:
+                await self._fail(1011, REASON_INTERNAL)
+                return
+            session.history = [dict(c) for c in record.history]
+            session.turn_count = record.turn_count
+            self.resumed_from = str(handle)
+        else:
+            session = self.server._new_session(model)
+        session.connections.append(self)
+        self.session = session
+        self.setup = setup
+        await self._emit({"setupComplete": {}})
+
+    def _set_tools(self, tools: Any) -> None:
+        self._functions = {}
+        if not isinstance(tools, list):
+            return
+        for tool in tools:
+            if not isinstance(tool, dict):
+                continue
+            for decl in tool.get("functionDeclarations") or ():
+                if isinstance(decl, dict) and isinstance(decl.get("name"), str):
+                    self._functions[decl["name"]] = decl
+
+    def _on_context_update(self, body: dict[str, Any]) -> None:
+        assert self.setup is not None
+        if "systemInstruction" in body:
+            self.setup["systemInstruction"] = body["systemInstruction"]
+        tools = body.get("tools")
+        if isinstance(tools, dict):
+            self.setup["tools"] = tools.get("tools", [])
+            self._set_tools(self.setup["tools"])
+
+    # -- user turns ----------------------------------------------------------------------------
+
+    def _mark_pending(self, number: int, message: dict[str, Any]) -> None:
+        if self._pending_since is None:
+            self._pending_since = number
+        self._pending_messages.append(message)
+
+    def _interrupt(self, *, barge_in: bool) -> None:
+        if barge_in and self._activity_handling == "NO_INTERRUPTION":
+            return
+        gen = self._current
+        if gen is None or gen.uninterruptible or gen.turn_complete_sent:
+            return
+        gen.interrupted = True
+        gen.scope.cancel()
+
+    def _on_client_content(
+        self, body: dict[str, Any], message: dict[str, Any], number: int
+    ) -> None:
+        session = self.session
+        assert session is not None
+        self._interrupt(barge_in=False)
+        turns = body.get("turns") or []
+        if not isinstance(turns, list):
+            raise _InvalidArgument(REASON_INVALID_ARGUMENT)
+        for content in turns:
+            if not isinstance(content, dict):
+                raise _InvalidArgument(REASON_INVALID_ARGUMENT)
+            parts = content.get("parts") or []
+            if not isinstance(parts, list):
+                raise _InvalidArgument(REASON_INVALID_ARGUMENT)
+            for part in parts:
+                _check_part(part)
+            role = content.get("role") or "user"
+            session.history.append({"role": role, "parts": parts})
+            if role == "user":
+                self._pending_text.extend(
+                    p["text"]
+                    for p in parts
+                    if isinstance(p, dict) and isinstance(p.get("text"), str)
+                )
+        self._pending_messages.append(message)
+        if body.get("turnComplete") is True:
+            self._start_turn()
+
+    def _on_realtime_input(
+        self, body: dict[str, Any], message: dict[str, Any], number: int
+    ) -> None:
+        if "text" in body:
+            text = body["text"]
+            if not isinstance(text, str):
+                raise _InvalidArgument(REASON_INVALID_ARGUMENT)
+            self._pending_text.append(text)
+            self._pending_parts.append({"text": text})
+            if not self._auto_vad and self._activity_active:
+                self._mark_pending(number, message)
+            else:
+                self._interrupt(barge_in=True)
+                self._pending_messages.append(message)
+                self._start_turn()
+        blobs: list[Any] = []
+        if "audio" in body:
+            blobs.append(body["audio"])
+        if "video" in body:
+            blobs.append(body["video"])
+        chunks = body.get("mediaChunks")
+        if isinstance(chunks, list):
+            blobs.extend(chunks[:1])  # "all but the first will be ignored"
+        for blob in blobs:
+            if not isinstance(blob, dict):
+                raise _InvalidArgument(REASON_INVALID_ARGUMENT)
+            data = _decode_blob(blob, "realtime_input")
+            mime = str(blob.get("mimeType") or "")
+            if mime.startswith("image/") or mime.startswith("video/"):
+                self.video_frames += 1
+                self._pending_video += 1
+            else:
+                self._on_audio(data, mime, message, number)
+        if body.get("activityStart") is not None:
+            if self._auto_vad:
+                raise _InvalidArgument(REASON_INVALID_ARGUMENT)
+            self._activity_active = True
+            self._interrupt(barge_in=True)
+            self._mark_pending(number, message)
+        if body.get("activityEnd") is not None:
+            if self._auto_vad:
+                raise _InvalidArgument(REASON_INVALID_ARGUMENT)
+            if self._activity_active:
+                self._activity_active = False
+                self._pending_messages.append(message)
+                self._start_turn()
+        if body.get("audioStreamEnd") is True and self._auto_vad and self._audio:
+            self._pending_messages.append(message)
+            self._start_turn()
+
+    def _on_audio(self, data: bytes, mime: str, message: dict[str, Any], number: int) -> None:
+        self.audio_bytes_received += len(data)
+        if not self._auto_vad and not self._activity_active:
+            self.ignored_audio_bytes += len(data)
+            return
+        rate = re.search(r"rate=(\d+)", mime)
+        if rate:
+            self._audio_rate = int(rate.group(1)) or 16000
+        if self._auto_vad and not self._audio:
+            self._interrupt(barge_in=True)  # start of speech
+        self._audio += data
+        self._mark_pending(number, message)
+
+    def _on_tool_response(self, body: dict[str, Any]) -> None:
+        session = self.session
+        assert session is not None
+        responses = body.get("functionResponses") or []
+        if not isinstance(responses, list):
+            raise _InvalidArgument(REASON_INVALID_ARGUMENT)
+        gen = self._current
+        for response in responses:
+            if not isinstance(response, dict):
+                raise _InvalidArgument(REASON_INVALID_ARGUMENT)
+            session.history.append({"role": "user", "parts": [{"functionResponse": response}]})
+            if gen is None or not gen.turn._deliver(response):
+                self.unknown_tool_response_ids.append(response.get("id"))
+
+    def _start_turn(self) -> None:
+        """End the user turn: its not-yet-recorded input joins the history; queue a model turn."""
+        session = self.session
+        assert session is not None and self.setup is not None
+        parts = list(self._pending_parts)
+        if self._audio:
+            mime = f"audio/pcm;rate={self._audio_rate}"
+            parts.append(
+                {"inlineData": {"mimeType": mime, "data": b64encode_std(bytes(self._audio))}}
+            )
+        if parts:
+            session.history.append({"role": "user", "parts": parts})
+        turn = UserTurn(
+            text=" ".join(t for t in self._pending_text if t),
+            audio=bytes(self._audio),
+            audio_rate=self._audio_rate,
+            video_frames=self._pending_video,
+            messages=self._pending_messages,
+            history=session.history,
+            setup=self.setup,
+            modality=self._modality,
+            function_declarations=self._functions,
+            index=session.turn_count,
+            connection=self,
+            new_call_id=self.server._new_call_id,
+        )
+        session.turn_count += 1
+        self._pending_text = []
+        self._pending_parts = []
+        self._pending_messages = []
+        self._pending_since = None
+        self._audio = bytearray()
+        self._pending_video = 0
+        self.turns.append(turn)
+        self._turn_send.send_nowait(turn)
+
+    # -- model turns ---------------------------------------------------------------------------
+
+    async def _model_loop(self) -> None:
+        async for turn in self._turn_recv:
+            await self._run_turn(turn)
+
+    async def _run_turn(self, turn: UserTurn) -> None:
+        gen = _Generation(turn)
+        self._current = gen
+        try:
+            if self._resumption is not None:
+                await self._emit({"sessionResumptionUpdate": {"newHandle": "", "resumable": False}})
+            if turn.audio and self.setup is not None and "inputAudioTranscription" in self.setup:
+                await self._emit(
+                    {"serverContent": {"inputTranscription": {"text": turn.transcript}}}
+                )
+            with gen.scope:
+                await self._generate(gen)
+            if not gen.turn_complete_sent:
+                if turn.pending_calls:
+                    await self._emit({"toolCallCancellation": {"ids": list(turn.pending_calls)}})
+                await self._emit({"serverContent": {"interrupted": True}})
+                await self._emit(self._turn_complete(gen))
+                gen.turn_complete_sent = True
+            self._record_model_output(gen)
+            if self._resumption is not None:
+                await self._emit(self._new_handle())
+        finally:
+            self._current = None
+
+    async def _generate(self, gen: _Generation) -> None:
+        responder = self.server.responder
+        try:
+            stream = responder(gen.turn)
+            async with _closing(stream):
+                async for item in stream:
+                    message = _coerce(item)
+                    self._track(gen, message)
+                    await self._emit(message)
+                    if _turn_complete_in(message):
+                        gen.turn_complete_sent = True
+                        return
+            gen.uninterruptible = True
+            if not gen.generation_complete:
+                await self._emit({"serverContent": {"generationComplete": True}})
+            await self._emit(self._turn_complete(gen))
+            gen.turn_complete_sent = True
+        except Exception as exc:
+            logger.exception("responder failed on %r", gen.turn)
+            self.server.errors.append(exc)
+            gen.turn_complete_sent = True  # no interrupted/turnComplete: we close instead
+            await self._emit_item(_Close(1011, REASON_INTERNAL))
+            await trio.sleep_forever()
+
+    def _track(self, gen: _Generation, message: Mapping[str, Any]) -> None:
+        content = message.get("serverContent")
+        if isinstance(content, Mapping):
+            model_turn = content.get("modelTurn")
+            if isinstance(model_turn, Mapping):
+                for part in model_turn.get("parts") or ():
+                    if not isinstance(part, Mapping):
+                        continue
+                    if isinstance(part.get("text"), str) and not part.get("thought"):
+                        gen.text.append(part["text"])
+                    inline = part.get("inlineData")
+                    if isinstance(inline, Mapping) and isinstance(inline.get("data"), str):
+                        gen.audio_bytes += _b64_length(inline["data"])
+            transcription = content.get("outputTranscription")
+            if isinstance(transcription, Mapping) and isinstance(transcription.get("text"), str):
+                gen.transcript.append(transcription["text"])
+            if content.get("generationComplete"):
+                gen.generation_complete = True
+                gen.uninterruptible = True
+        tool_call = message.get("toolCall")
+        if isinstance(tool_call, Mapping):
+            calls = [c for c in tool_call.get("functionCalls") or () if isinstance(c, Mapping)]
+            gen.turn._register_calls(calls)
+            if self.session is not None and calls:
+                self.session.history.append(
+                    {"role": "model", "parts": [{"functionCall": dict(c)} for c in calls]}
+                )
+
+    def _turn_complete(self, gen: _Generation) -> dict[str, Any]:
+        session = self.session
+        assert session is not None
+        usage = usage_metadata(
+            session.history,
+            response_text="".join(gen.text) or "".join(gen.transcript),
+            response_audio_bytes=gen.audio_bytes,
+        )
+        return {"serverContent": {"turnComplete": True}, "usageMetadata": usage}
+
+    def _record_model_output(self, gen: _Generation) -> None:
+        text = "".join(gen.text) or "".join(gen.transcript)
+        if text and self.session is not None:
+            self.session.history.append({"role": "model", "parts": [{"text": text}]})
+
+    def _new_handle(self) -> dict[str, Any]:
+        session = self.session
+        assert session is not None and self._resumption is not None
+        handle = secrets.token_urlsafe(24)
+        self.server._handles[handle] = _Handle(
+            session, [dict(c) for c in session.history], session.turn_count
+        )
+        session.handles.append(handle)
+        self.handles.append(handle)
+        update: dict[str, Any] = {"newHandle": handle, "resumable": True}
+        if self._resumption.get("transparent") is True:
+            if self._pending_since is not None:
+                consumed = self._pending_since - 2
+            else:
+                consumed = self._client_count - 1
+            update["lastConsumedClientMessageIndex"] = str(consumed)
+        return {"sessionResumptionUpdate": update}
+
+    # -- timers --------------------------------------------------------------------------------
+
+    async def _lifetime(self, lifetime: float) -> None:
+        await trio.sleep(lifetime)
+        await self._go_away(self.server.goaway_time_left, self.server.goaway_close_code)
+
+    async def _go_away(self, time_left: float, close_code: int | None) -> None:
+        await self._emit({"goAway": {"timeLeft": format_duration(time_left)}})
+        if close_code is None:
+            return
+        await trio.sleep(time_left)
+        await self._emit_item(_Close(close_code, REASON_DEADLINE))
+
+    async def _pinger(self, interval: float) -> None:
+        ws = self._ws
+        assert ws is not None
+        while True:
+            await trio.sleep(interval)
+            if self.stalled:
+                return
+            started = trio.current_time()
+            with trio.move_on_after(self.server.ping_timeout):
+                try:
+                    await ws.ping(os.urandom(8))
+                except ConnectionClosed:
+                    return
+                self.pong_rtts.append(trio.current_time() - started)
+                continue
+            self.pings_unanswered += 1
+
+
+class _InvalidArgument(Exception):
+    pass
+
+
+def _decode_blob(blob: Mapping[str, Any], where: str) -> bytes:
+    data = blob.get("data", "")
+    if not isinstance(data, str):
+        raise _InvalidArgument(REASON_INVALID_ARGUMENT)
+    try:
+        return b64decode_lenient(data)
+    except ValueError:
+        raise _InvalidArgument(
+            f"Invalid value at '{where}.data' (TYPE_BYTES), Base64 decoding failed for"
+            f' "{data[:30]}"'
+        ) from None
+
+
+def _check_part(part: Any) -> None:
+    if not isinstance(part, dict):
+        raise _InvalidArgument(REASON_INVALID_ARGUMENT)
+    inline = part.get("inlineData")
+    if isinstance(inline, dict):
+        _decode_blob(inline, "client_content.turns.parts.inline_data")
+
+
+@contextlib.asynccontextmanager
+async def _closing(iterator: Any) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def _coerce(item: Any) -> dict[str, Any]:
+    if isinstance(item, str):
+        return text_message(item)
+    if isinstance(item, bytes | bytearray):
+        return audio_message(bytes(item))
+    if isinstance(item, Mapping):
+        return dict(item)
+    raise TypeError(f"a responder must yield dicts, str or bytes, not {type(item).__name__}")
+
+
+def _turn_complete_in(message: Mapping[str, Any]) -> bool:
+    content = message.get("serverContent")
+    return isinstance(content, Mapping) and bool(content.get("turnComplete"))
+
+
+def _fault_frame(fault: Fault) -> bytes | None:
+    if fault.kind == "malformed_json":
+        if fault.payload is not None:
+            return fault.payload
+        return encode_frame(text_message("this frame is cut short"))[:-12]
+    if fault.kind == "unknown_message":
+        message = dict(
+            fault.message
+            or {"futureFeatureUpdate": {"detail": "unknown to this client", "level": 3}}
+        )
+        return encode_frame(message)
+    if fault.kind == "oversized_frame":
+        empty = encode_frame(text_message(""))
+        return encode_frame(text_message("x" * (fault.size_bytes - len(empty))))
+    return None
+
+
+class FakeLiveServer:
+    """A faithful loopback Gemini Live server for tests. See the module docstring for behaviour.
+
+    Start it with :func:`open_fake_server` (an async context manager) or
+    ``server = await nursery.start(serve_fake_server, ...)``. Attributes: ``url`` (base URL,
+    e.g. ``ws://127.0.0.1:PORT``: a client appends its path), ``port``, ``api_key``,
+    ``auth_tokens``, ``ca_pem`` (PEM bytes of the throwaway CA with ``tls=True``, else None),
+    ``connections`` (:class:`FakeConnection`, in upgrade order), ``sessions`` (id ->
+    :class:`FakeSession`), ``errors`` (bugs caught in the fake or a responder).
+    """
+
+    def __init__(
+        self,
+        *,
+        tls: bool = False,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str = "test-key",
+        auth_tokens: Collection[str] = ("auth_tokens/test-ephemeral-token",),
+        models: Iterable[str] | None = None,
+        chunk_count: int = 5,
+        first_chunk_delay: float = 0.0,
+        chunk_interval: float = 0.0,
+        responder: Responder | None = None,
+        default_modality: str = "AUDIO",
+        connection_lifetime: float | None = None,
+        goaway_time_left: float = 5.0,
+        goaway_close_code: int = 1011,
+        ping_interval: float | None = None,
+        ping_timeout: float = 10.0,
+        refuse_resume_while_old_open: bool = True,
+        handle_ttl: float = 7200.0,
+        faults: Iterable[Fault] = (),
+        max_message_size: int = 16 * 1024 * 1024,
+        handshake_timeout: float = 10.0,
+        close_timeout: float = 2.0,
+        tool_call_seed: int = 0,
+    ) -> None:
+        if default_modality not in ("TEXT", "AUDIO"):
+            raise ValueError("default_modality must be 'TEXT' or 'AUDIO'")
+        self.tls = tls
+        self.host = host
+        self._requested_port = port
+        self.port = 0
+        self.api_key = api_key
+        self.auth_tokens = frozenset(auth_tokens)
+        self.models = frozenset(models) if models is not None else DEFAULT_MODELS
+        self.model = FakeModel(
+            chunk_count=chunk_count,
+            first_chunk_delay=first_chunk_delay,
+            chunk_interval=chunk_interval,
+        )
+        self.responder: Responder = responder if responder is not None else self.model
+        self.default_modality = default_modality
+        self.connection_lifetime = connection_lifetime
+        self.goaway_time_left = goaway_time_left
+        self.goaway_close_code = goaway_close_code
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.refuse_resume_while_old_open = refuse_resume_while_old_open
+        self.handle_ttl = handle_ttl
+        self.faults = tuple(faults)
+        self.max_message_size = max_message_size
+        self.handshake_timeout = handshake_timeout
+        self.close_timeout = close_timeout
+        self.ca_pem: bytes | None = None
+        self.connections: list[FakeConnection] = []
+        self.sessions: dict[str, FakeSession] = {}
+        self.errors: list[BaseException] = []
+        self._handles: dict[str, _Handle] = {}
+        self._injections: list[list[Any]] = []
+        self._ssl_context: ssl.SSLContext | None = None
+        self._client_context: ssl.SSLContext | None = None
+        self._scopes: set[trio.CancelScope] = set()
+        self._accept_scope = trio.CancelScope()
+        self._shutting_down = False
+        self._new_connection = trio.Event()
+        self._call_rng = __import__("random").Random(tool_call_seed)
+        self._session_counter = 0
+
+    def __repr__(self) -> str:
+        return f"<FakeLiveServer {self.url if self.port else '(not started)'}>"
+
+    # -- public --------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """Base URL (scheme, host and port, no path), e.g. ``ws://127.0.0.1:PORT``."""
+        scheme = "wss" if self.tls else "ws"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+    def endpoint(self, *, api_version: str = "v1beta", method: str = "BidiGenerateContent") -> str:
+        """The full Live endpoint URL on this server (no credentials in it)."""
+        return (
+            f"{self.url}/ws/google.ai.generativelanguage.{api_version}.GenerativeService.{method}"
+        )
+
+    def client_ssl_context(self) -> ssl.SSLContext:
+        """A verifying client SSL context that trusts the throwaway CA (``tls=True`` only)."""
+        if self._client_context is None:
+            raise RuntimeError("the server was not started with tls=True")
+        return self._client_context
+
+    def inject(self, *faults: Fault, connections: int | None = 1) -> None:
+        """Apply ``faults`` to the next ``connections`` upgrade requests (None: all of them).
+
+        Faults are handed out when a connection's HTTP upgrade request arrives (so TCP garbage
+        does not use them up); the server-wide ``faults=`` apply to every connection as well.
+        """
+        if connections is not None and connections < 1:
+            raise ValueError("connections must be >= 1 or None")
+        self._injections.append([tuple(faults), connections])
+
+    def expire_handles(self) -> None:
+        """Forget every resumption handle issued so far (as if they had expired)."""
+        self._handles.clear()
+
+    async def wait_for_connections(self, count: int) -> list[FakeConnection]:
+        """Wait until ``count`` connections sent an upgrade request; returns ``connections``."""
+        while len(self.connections) < count:
+            await self._new_connection.wait()
+        return self.connections
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _new_call_id(self) -> str:
+        return f"function-call-{self._call_rng.randrange(10**18, 10**19)}"
+
+    def _new_session(self, model: str) -> FakeSession:
+        self._session_counter += 1
+        session = FakeSession(f"session-{self._session_counter}", model)
+        self.sessions[session.id] = session
+        return session
+
+    def _expired(self, session: FakeSession) -> bool:
+        last = session.connection
+        if last is not None and not last.closed.is_set():
+            return False
+        if session.last_closed_at is None:
+            return False
+        return trio.current_time() - session.last_closed_at > self.handle_ttl
+
+    def _take_faults(self) -> tuple[Fault, ...]:
+        faults = list(self.faults)
+        for entry in self._injections:
+            group, remaining = entry
+            if remaining is None or remaining > 0:
+                faults.extend(group)
+                if remaining is not None:
+                    entry[1] = remaining - 1
+        self._injections = [e for e in self._injections if e[1] is None or e[1] > 0]
+        return tuple(faults)
+
+    async def serve(
+        self, *, task_status: trio.TaskStatus[FakeLiveServer] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Serve until cancelled (nursery ``start`` protocol); then shut down gracefully."""
+        if self.tls:
+            from ._tls import make_certificates
+
+            certificates = make_certificates()
+            self.ca_pem = certificates.ca_pem
+            self._ssl_context = certificates.server_context
+            self._client_context = certificates.client_context()
+        listeners = await trio.open_tcp_listeners(self._requested_port, host=self.host)
+        try:
+            self.port = listeners[0].socket.getsockname()[1]
+            async with trio.open_nursery() as nursery:
+
+                async def accept() -> None:
+                    with self._accept_scope:
+                        await trio.serve_listeners(
+                            self._handle_tcp, listeners, handler_nursery=nursery
+                        )
+
+                nursery.start_soon(accept)
+                task_status.started(self)
+                try:
+                    await trio.sleep_forever()
+                finally:
+                    with trio.CancelScope(shield=True):
+                        await self._shutdown()
+        finally:
+            with trio.CancelScope(shield=True):
+                for listener in listeners:
+                    await listener.aclose()
+
+    async def _shutdown(self) -> None:
+        self._shutting_down = True
+        self._accept_scope.cancel()
+        with trio.move_on_after(self.close_timeout):
+            async with trio.open_nursery() as nursery:
+                for connection in self.connections:
+                    nursery.start_soon(connection._shutdown_close)
+        for scope in list(self._scopes):
+            scope.cancel()
+
+    async def _handle_tcp(self, raw: trio.SocketStream) -> None:
+        with trio.CancelScope(shield=True) as scope:
+            self._scopes.add(scope)
+            if self._shutting_down:
+                scope.cancel()
+            try:
+                await self._handle_stream(raw)
+            except Exception as exc:
+                logger.exception("fake Live server: connection handler failed")
+                self.errors.append(exc)
+            finally:
+                self._scopes.discard(scope)
+                raw.socket.close()
+
+    async def _handle_stream(self, raw: trio.SocketStream) -> None:
+        inner: trio.abc.Stream = raw
+        if self._ssl_context is not None:
+            inner = trio.SSLStream(raw, self._ssl_context, server_side=True, https_compatible=True)
+        async with trio.open_nursery() as nursery:
+            stream = ControlledStream(inner, raw, nursery)
+            try:
+                request = await self._wait_request(nursery, stream)
+                if request is not None:
+                    await self._handle_request(request, stream)
+            finally:
+                nursery.cancel_scope.cancel()
+                if not stream.aborted:
+                    stream.abort()
+
+    async def _wait_request(
+        self, nursery: trio.Nursery, stream: ControlledStream
+    ) -> WebSocketRequest | None:
+        result: list[WebSocketRequest] = []
+        with trio.move_on_after(self.handshake_timeout):
+            async with trio.open_nursery() as race:
+
+                async def get() -> None:
+                    result.append(
+                        await wrap_server_stream(
+                            nursery, stream, max_message_size=self.max_message_size
+                        )
+                    )
+                    race.cancel_scope.cancel()
+
+                async def watch() -> None:
+                    await stream.dead.wait()
+                    race.cancel_scope.cancel()
+
+                race.start_soon(get)
+                race.start_soon(watch)
+        return result[0] if result else None
+
+    async def _handle_request(self, request: WebSocketRequest, stream: ControlledStream) -> None:
+        connection = FakeConnection(self, len(self.connections), request)
+        connection.faults = self._take_faults()
+        self.connections.append(connection)
+        self._new_connection.set()
+        self._new_connection = trio.Event()
+        try:
+            for fault in connection.faults:
+                if fault.kind == "delay_pongs":
+                    stream.pong_delay = max(stream.pong_delay, fault.seconds)
+            reject = next((f for f in connection.faults if f.kind == "reject_upgrade"), None)
+            if reject is not None:
+                connection.faults_fired.append(reject)
+                connection.rejected_status = reject.status
+                await request.reject(
+                    reject.status,
+                    extra_headers=[
+                        (k.encode("latin-1"), v.encode("latin-1")) for k, v in reject.headers
+                    ]
+                    + [(b"Content-Type", b"application/json; charset=UTF-8")],
+                    body=reject.body,
+                )
+                await stream.aclose()
+                return
+            if connection.method is None:
+                connection.rejected_status = 404
+                await request.reject(
+                    404,
+                    extra_headers=[(b"Content-Type", b"text/html; charset=UTF-8")],
+                    body=b"<!DOCTYPE html>\n<title>Error 404 (Not Found)!!1</title>\n",
+                )
+                await stream.aclose()
+                return
+            ws = await request.accept()
+            connection.accepted = True
+            await connection._run(ws, stream)
+        finally:
+            connection._finish()
+
+
+async def serve_fake_server(
+    *,
+    task_status: trio.TaskStatus[FakeLiveServer] = trio.TASK_STATUS_IGNORED,
+    **options: Any,
+) -> None:
+    """Run a :class:`FakeLiveServer` until cancelled: ``server = await nursery.start(
+    serve_fake_server, ...)`` (use ``functools.partial`` for options). Same options as
+    :func:`open_fake_server`."""
+    server = FakeLiveServer(**options)
+    await server.serve(task_status=task_status)
+
+
+def _reraise_alone(exc: BaseException) -> NoReturn:
+    """Raise the only exception of an internal group without chaining the group to it."""
+    context = exc.__context__
+    try:
+        raise exc
+    finally:
+        exc.__context__ = context
+        del exc, context
+
+
+@contextlib.asynccontextmanager
+async def open_fake_server(
+    *,
+    tls: bool = False,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    api_key: str = "test-key",
+    auth_tokens: Collection[str] = ("auth_tokens/test-ephemeral-token",),
+    models: Iterable[str] | None = None,
+    chunk_count: int = 5,
+    first_chunk_delay: float = 0.0,
+    chunk_interval: float = 0.0,
+    responder: Responder | None = None,
+    default_modality: str = "AUDIO",
+    connection_lifetime: float | None = None,
+    goaway_time_left: float = 5.0,
+    goaway_close_code: int = 1011,
+    ping_interval: float | None = None,
+    ping_timeout: float = 10.0,
+    refuse_resume_while_old_open: bool = True,
+    handle_ttl: float = 7200.0,
+    faults: Iterable[Fault] = (),
+    max_message_size: int = 16 * 1024 * 1024,
+    handshake_timeout: float = 10.0,
+    close_timeout: float = 2.0,
+    tool_call_seed: int = 0,
+    raise_errors: bool = True,
+) -> AsyncIterator[FakeLiveServer]:
+    """Run a fake Gemini Live server for the duration of the ``async with`` block.
+
+    Every task and socket of the server ends with the block: open connections are closed with
+    1001 (bounded by ``close_timeout``) or aborted. With ``raise_errors`` (default), bugs caught
+    inside the fake or a custom responder are raised as :class:`FakeServerError` on exit.
+    """
+    server = FakeLiveServer(
+        tls=tls,
+        host=host,
+        port=port,
+        api_key=api_key,
+        auth_tokens=auth_tokens,
+        models=models,
+        chunk_count=chunk_count,
+        first_chunk_delay=first_chunk_delay,
+        chunk_interval=chunk_interval,
+        responder=responder,
+        default_modality=default_modality,
+        connection_lifetime=connection_lifetime,
+        goaway_time_left=goaway_time_left,
+        goaway_close_code=goaway_close_code,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
+        refuse_resume_while_old_open=refuse_resume_while_old_open,
+        handle_ttl=handle_ttl,
+        faults=faults,
+        max_message_size=max_message_size,
+        handshake_timeout=handshake_timeout,
+        close_timeout=close_timeout,
+        tool_call_seed=tool_call_seed,
+    )
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(server.serve)
+            try:
+                yield server
+            finally:
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) != 1:
+            raise
+        _reraise_alone(group.exceptions[0])
+    if raise_errors and server.errors:
+        raise FakeServerError(server.errors)

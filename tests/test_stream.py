@@ -1,0 +1,567 @@
+"""The client core against the fake Live server: turns, concurrency, pause/resume, cancel,
+heartbeat, close codes and the one error hierarchy, as a user sees them."""
+
+from __future__ import annotations
+
+import gc
+from typing import Any
+
+import pytest
+import trio
+
+import gemini_ws
+from gemini_ws import (
+    Client,
+    ConnectionLostError,
+    GeminiWSError,
+    HeartbeatTimeoutError,
+    InvalidArgumentError,
+    LiveConfig,
+    PolicyViolationError,
+    ProtocolError,
+    ServerClosedError,
+    ServerContent,
+    ServerInternalError,
+    SetupRejectedError,
+    StreamClosedError,
+    ToolCall,
+)
+from gemini_ws.testing import Fault, open_fake_server
+
+from .conftest import TEST_KEY
+
+MODEL = "gemini-3.1-flash-live-preview"
+TEXT = LiveConfig(response_modalities=["TEXT"])
+
+
+async def reply_text(s: gemini_ws.LiveStream) -> str:
+    parts = []
+    async for msg in s.turn():
+        if isinstance(msg, ServerContent):
+            parts.append(msg.text)
+    return "".join(parts)
+
+
+def open_sockets() -> int:
+    import socket
+
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if isinstance(o, socket.socket) and o.fileno() != -1)
+
+
+# --- turns -------------------------------------------------------------------------------
+
+
+async def test_one_text_turn_streams_chunks_in_order(client: Client, fake_server: Any) -> None:
+    with trio.fail_after(10):
+        async with client.stream(MODEL, config=TEXT) as s:
+            await s.send_text("Hello there")
+            messages = [m async for m in s.turn()]
+    contents = [m for m in messages if isinstance(m, ServerContent)]
+    chunks = [m for m in contents if m.model_turn is not None]
+    assert len(chunks) >= 2, "the fake model streams several chunks"
+    assert "Hello there" in "".join(c.text for c in chunks)
+    assert contents[-2].generation_complete and contents[-1].turn_complete
+    assert contents[-1].usage_metadata is not None
+    assert contents[-1].usage_metadata.total_token_count
+    received = fake_server.connections[0].received
+    assert received[0]["setup"]["model"] == f"models/{MODEL}"
+    assert received[1]["clientContent"]["turns"][0]["parts"][0]["text"] == "Hello there"
+
+
+async def test_fifty_turns_on_one_stream(client: Client) -> None:
+    with trio.fail_after(30):
+        async with client.stream(MODEL, config=TEXT) as s:
+            for i in range(50):
+                await s.send_text(f"turn number {i}")
+                assert f"turn number {i}" in await reply_text(s)
+            stats = s.statistics()
+    assert stats.turns_completed == 50
+    assert len(stats.time_to_first_chunk) == 50
+    assert stats.messages_sent == 50
+    assert stats.time_to_setup_complete is not None
+
+
+async def test_two_streams_in_parallel_in_one_client(client: Client, fake_server: Any) -> None:
+    results: dict[str, list[str]] = {"a": [], "b": []}
+
+    async def talk(name: str) -> None:
+        async with client.stream(MODEL, config=TEXT) as s:
+            for i in range(5):
+                await s.send_text(f"{name}{i}")
+                results[name].append(await reply_text(s))
+
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(talk, "a")
+            nursery.start_soon(talk, "b")
+    for name in ("a", "b"):
+        assert all(f"{name}{i}" in r for i, r in enumerate(results[name]))
+    assert len(fake_server.connections) == 2
+
+
+async def test_iterating_the_stream_spans_turns(client: Client) -> None:
+    with trio.fail_after(10):
+        async with client.stream(MODEL, config=TEXT) as s:
+            await s.send_text("one")
+            await s.send_text("two")
+            completes = 0
+            text = ""
+            async for msg in s:
+                if isinstance(msg, ServerContent):
+                    text += msg.text
+                    completes += msg.turn_complete
+                    if completes == 2:
+                        break
+    assert "two" in text
+
+
+async def test_tool_call_round_trip(fake_server: Any) -> None:
+    config = LiveConfig(
+        response_modalities=["TEXT"],
+        tools=[{"function_declarations": [{"name": "get_weather", "description": "weather"}]}],
+    )
+    with trio.fail_after(10):
+        async with Client(api_key=TEST_KEY, base_url=fake_server.url) as client:
+            async with client.stream(MODEL, config=config) as s:
+                await s.send_text('call get_weather({"city": "Oslo"})')
+                calls: list[ToolCall] = []
+                async for msg in s.turn():
+                    if isinstance(msg, ToolCall):
+                        calls.append(msg)
+                        await s.send_tool_response(msg, {"get_weather": {"temp_c": 21}})
+    (call,) = calls
+    assert call.function_calls[0].name == "get_weather"
+    sent = [m for m in fake_server.connections[0].received if "toolResponse" in m]
+    response = sent[0]["toolResponse"]["functionResponses"][0]
+    assert response["id"] == call.function_calls[0].id
+    assert response["response"] == {"temp_c": 21}
+
+
+async def test_audio_turn_delivers_pcm(fake_server: Any) -> None:
+    config = LiveConfig(response_modalities=["AUDIO"], output_audio_transcription={})
+    with trio.fail_after(10):
+        async with Client(api_key=TEST_KEY, base_url=fake_server.url) as client:
+            async with client.stream(MODEL, config=config) as s:
+                await s.send_text("speak")
+                audio = b""
+                transcript = ""
+                async for msg in s.turn():
+                    if isinstance(msg, ServerContent):
+                        audio += msg.audio
+                        if msg.output_transcription is not None:
+                            transcript += msg.output_transcription.text or ""
+    assert len(audio) > 0 and len(audio) % 2 == 0
+    assert transcript
+
+
+async def test_send_audio_and_realtime_inputs_reach_the_server(
+    client: Client, fake_server: Any
+) -> None:
+    pcm = bytes(range(256)) * 10
+    with trio.fail_after(10):
+        async with client.stream(MODEL, config=TEXT) as s:
+            await s.send_audio(pcm, 16000)
+            await s.send_audio_stream_end()
+            await reply_text(s)
+            await s.send_video(b"\xff\xd8\xff\xe0fakejpeg")
+            await s.send_realtime_text("typed")
+            await reply_text(s)
+    received = fake_server.connections[0].received
+    audio = [m for m in received if "audio" in m.get("realtimeInput", {})]
+    assert audio[0]["realtimeInput"]["audio"]["mimeType"] == "audio/pcm;rate=16000"
+    assert any(m.get("realtimeInput", {}).get("audioStreamEnd") for m in received)
+    assert any("video" in m.get("realtimeInput", {}) for m in received)
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "error_type"),
+    [
+        (1000, ServerClosedError),
+        (1007, InvalidArgumentError),
+        (1008, PolicyViolationError),
+        (1011, ServerInternalError),
+        (4000, ServerClosedError),
+    ],
+)
+async def test_server_close_codes_map_to_error_types(
+    fake_server: Any, code: int, error_type: type[ServerClosedError]
+) -> None:
+    reason = f"closing with {code} for the test"
+    fake_server.inject(Fault.close(code, reason, at_message=3))
+    with trio.fail_after(10):
+        async with Client(api_key=TEST_KEY, base_url=fake_server.url) as client:
+            with pytest.raises(error_type) as info:
+                async with client.stream(MODEL, config=TEXT) as s:
+                    await s.send_text("hi")
+                    async for _ in s:
+                        pass
+    assert info.value.code == code
+    assert info.value.reason == reason
+    assert TEST_KEY not in str(info.value)
+
+
+async def test_messages_before_a_close_are_delivered_first(fake_server: Any) -> None:
+    fake_server.inject(Fault.close(1011, "Internal error encountered.", at_message=4))
+    got: list[Any] = []
+    with trio.fail_after(10):
+        async with Client(api_key=TEST_KEY, base_url=fake_server.url) as client:
+            async with client.stream(MODEL, config=TEXT) as s:
+                await s.send_text("hello")
+                with pytest.raises(ServerInternalError):
+                    async for msg in s:
+                        got.append(msg)
+    # messages 2 and 3 were model chunks sent before the close
+    assert len(got) == 2 and all(isinstance(m, ServerContent) for m in got)
+
+
+async def test_abort_without_close_frame_is_connection_lost(fake_server: Any) -> None:
+    fake_server.inject(Fault.abort(at_message=3))
+    with trio.fail_after(10):
+        async with Client(api_key=TEST_KEY, base_url=fake_server.url) as client:
+            async with client.stream(MODEL, config=TEXT) as s:
+                await s.send_text("hello")
+                with pytest.raises(ConnectionLostError):
+                    async for _ in s:
+                        pass
+                # a send on the dead connection raises the same type a receive did
+                with pytest.raises(ConnectionLostError):
+                    await s.send_text("again")
+
+
+async def test_rejected_setup_raises_setup_error_with_server_reason(fake_server: Any) -> None:
+    with trio.fail_after(10):
+        async with Client(api_key=TEST_KEY, base_url=fake_server.url) as client:
+            with pytest.raises(SetupRejectedError) as info:
+                async with client.stream("no-such-model"):
+                    pass
+    assert info.value.code == 1008
+    assert "not found" in info.value.reason
+    assert "bidiGenerateContent" in info.value.reason
+
+
+async def test_wrong_key_is_rejected_with_1007(fake_server: Any) -> None:
+    with trio.fail_after(10):
+        async with Client(api_key="AIzaWRONGKEY-000000000000000", base_url=fake_server.url) as c:
+            with pytest.raises(SetupRejectedError) as info:
+                async with c.stream(MODEL):
+                    pass
+    assert info.value.code == 1007
+    assert "AIzaWRONGKEY" not in str(info.value)
+
+
+async def test_malformed_frame_is_a_protocol_error_with_excerpt(fake_server: Any) -> None:
+    fake_server.inject(Fault.malformed_json(at_message=3))
+    with trio.fail_after(10):
+        async with Client(api_key=TEST_KEY, base_url=fake_server.url) as client:
+            async with client.stream(MODEL, config=TEXT) as s:
+                await s.send_text("hello")
+                with pytest.raises(ProtocolError) as info:
+                    async for _ in s:
+                        pass
+    assert info.value.excerpt
+
+
+async def test_unknown_message_type_does_not_break_the_stream(fake_server: Any) -> None:
+    fake_server.inject(Fault.unknown_message(at_message=3))
+    with trio.fail_after(10):
+        async with Client(api_key=TEST_KEY, base_url=fake_server.url) as client:
+            async with client.stream(MODEL, config=TEXT) as s:
+                await s.send_text("hello")
+                kinds = [type(m).__name__ async for m in s.turn()]
+    assert "UnknownMessage" in kinds
+    assert kinds[-1] == "ServerContent"
+
+
+async def test_oversized_frame_above_limit_is_message_too_large(fake_server: Any) -> None:
+    fake_server.inject(Fault.oversized_frame(200_000, at_message=3))
+    with trio.fail_after(10):
+        async with Client(
+            api_key=TEST_KEY, base_url=fake_server.url, max_message_size=100_000
+        ) as client:
+            async with client.stream(MODEL, config=TEXT) as s:
+                await s.send_text("hello")
+                with pytest.raises(gemini_ws.MessageTooLargeError):
+                    async for _ in s:
+                        pass
+
+
+async def test_frames_above_one_mib_are_accepted_by_default(fake_server: Any) -> None:
+    fake_server.inject(Fault.oversized_frame(3 * 1024 * 1024, at_message=3))
+    with trio.fail_after(10):
+        async with Client(api_key=TEST_KEY, base_url=fake_server.url) as client:
+            async with client.stream(MODEL, config=TEXT) as s:
+                await s.send_text("hello")
+                first = await s.receive()
+                second = await s.receive()
+    assert isinstance(first, ServerContent)
+    assert second is not None
+
+
+async def test_errors_share_one_root() -> None:
+    for name in gemini_ws.__all__ if hasattr(gemini_ws, "__all__") else dir(gemini_ws):
+        obj = getattr(gemini_ws, name)
+        if isinstance(obj, type) and issubclass(obj, Exception):
+            assert issubclass(obj, GeminiWSError), name
+
+
+# --- heartbeat and backpressure --------------------------------------------------------------
+
+
+async def test_stalled_server_ends_in_heartbeat_timeout(fake_server: Any) -> None:
+    fake_server.inject(Fault.stall(after_message=1))
+    with trio.fail_after(10):
+        async with Client(
+            api_key=TEST_KEY,
+            base_url=fake_server.url,
+            heartbeat_interval=0.05,
+            heartbeat_timeout=0.3,
+        ) as client:
+            async with client.stream(MODEL, config=TEXT) as s:
+                with pytest.raises(HeartbeatTimeoutError):
+                    await s.receive()
+                assert s.statistics().connection.pings_sent >= 1
+
+
+async def test_heartbeat_records_rtt(client: Client) -> None:
+    async with Client(
+        api_key=TEST_KEY, base_url=client.endpoint.url.split("/ws/")[0], heartbeat_interval=0.02
+    ) as fast:
+        with trio.fail_after(10):
+            async with fast.stream(MODEL, config=TEXT) as s:
+                while s.statistics().last_heartbeat_rtt is None:
+                    await trio.sleep(0.01)
+                assert s.statistics().last_heartbeat_rtt < 1.0
+
+
+async def test_slow_consumer_keeps_answering_server_pings() -> None:
+    """The app reads nothing for a while; the reader keeps draining, so the server's pings
+    are answered and nothing is lost."""
+    async with open_fake_server(api_key=TEST_KEY, chunk_count=200, ping_interval=0.02) as server:
+        async with Client(api_key=TEST_KEY, base_url=server.url) as client:
+            with trio.fail_after(15):
+                async with client.stream(MODEL, config=TEXT) as s:
+                    await s.send_text("a long answer please " + "x" * 400)
+                    await trio.sleep(0.5)  # a slow application
+                    assert s.statistics().queued_to_deliver > 0
+                    chunks = [m async for m in s.turn()]
+        assert len(server.connections[0].pong_rtts) >= 5
+    assert sum(1 for m in chunks if isinstance(m, ServerContent) and m.model_turn) == 200
+
+
+async def test_backpressure_suspends_heartbeat_instead_of_failing() -> None:
+    """With a tiny receive buffer the reader stops (TCP backpressure); pongs cannot be read,
+    and the heartbeat must not declare the connection dead."""
+    async with open_fake_server(api_key=TEST_KEY, chunk_count=400) as server:
+        async with Client(
+            api_key=TEST_KEY,
+            base_url=server.url,
+            receive_buffer_bytes=2048,
+            heartbeat_interval=0.05,
+            heartbeat_timeout=0.1,
+        ) as client:
+            with trio.fail_after(15):
+                async with client.stream(MODEL, config=TEXT) as s:
+                    await s.send_text("x" * 2000)
+                    await trio.sleep(1.0)  # far longer than the heartbeat timeout
+                    chunks = [m async for m in s.turn()]
+                    stats = s.statistics()
+    assert sum(1 for m in chunks if isinstance(m, ServerContent) and m.model_turn) == 400
+    assert stats.connection.heartbeats_suspended >= 1
+
+
+# --- pause / resume ----------------------------------------------------------------------------
+
+
+async def test_pause_longer_than_heartbeat_then_resume_loses_nothing(fake_server: Any) -> None:
+    async with Client(
+        api_key=TEST_KEY, base_url=fake_server.url, heartbeat_interval=0.05, heartbeat_timeout=0.2
+    ) as client:
+        with trio.fail_after(15):
+            async with client.stream(MODEL, config=TEXT) as s:
+                await s.send_text("first")
+                await s.pause()
+                await s.pause()  # idempotent
+                await s.send_text("second")  # queued, held
+                await trio.sleep(0.5)
+                stats = s.statistics()
+                assert stats.paused_receive and stats.paused_send
+                assert stats.queued_to_send == 1
+                # the first reply arrived but was held back
+                assert stats.queued_to_deliver > 0
+                with trio.move_on_after(0.1) as scope:
+                    await s.receive()
+                assert scope.cancelled_caught, "nothing is delivered while paused"
+                await s.resume()
+                await s.resume()  # idempotent
+                first = await reply_text(s)
+                second = await reply_text(s)
+                assert s.statistics().time_paused >= 0.5
+    assert "first" in first and "second" in second
+    received = fake_server.connections[0].received
+    texts = [m["clientContent"]["turns"][0]["parts"][0]["text"] for m in received[1:]]
+    assert texts == ["first", "second"]
+
+
+async def test_pause_one_direction_only(client: Client, fake_server: Any) -> None:
+    with trio.fail_after(10):
+        async with client.stream(MODEL, config=TEXT) as s:
+            await s.pause("send")
+            await s.send_text("held")
+            await trio.sleep(0.2)
+            assert len(fake_server.connections[0].received) == 1  # only setup
+            await s.resume("send")
+            assert "held" in await reply_text(s)
+            with pytest.raises(gemini_ws.ConfigurationError):
+                await s.pause("sideways")  # type: ignore[arg-type]
+
+
+async def test_send_blocks_when_paused_and_send_buffer_full(fake_server: Any) -> None:
+    async with Client(api_key=TEST_KEY, base_url=fake_server.url, send_buffer_bytes=1000) as c:
+        with trio.fail_after(10):
+            async with c.stream(MODEL, config=TEXT) as s:
+                await s.pause("send")
+                await s.send_text("a" * 600)
+                with trio.move_on_after(0.2) as scope:
+                    await s.send_text("b" * 600)
+                assert scope.cancelled_caught, "send waits once the bounded queue is full"
+                await s.resume("send")
+                assert "a" * 600 in await reply_text(s)
+
+
+# --- cancel ----------------------------------------------------------------------------------
+
+
+async def test_cancel_mid_turn_reports_unsent_and_closes(client: Client, fake_server: Any) -> None:
+    with trio.fail_after(10):
+        async with client.stream(MODEL, config=TEXT) as s:
+            await s.send_text("hello")
+            await s.receive()
+            await s.pause("send")
+            await s.send_text("never sent")
+            unsent = await s.cancel()
+            assert await s.cancel() == unsent  # idempotent
+            assert s.state == "cancelled"
+            with pytest.raises(StreamClosedError) as info:
+                await s.send_text("after cancel")
+            with pytest.raises(StreamClosedError):
+                await s.receive()
+    assert len(unsent) == 1
+    assert unsent[0].turns[0].parts[0].text == "never sent"
+    assert info.value.unsent == unsent
+    conn = fake_server.connections[0]
+    with trio.fail_after(5):
+        await conn.closed.wait()
+    assert conn.close_code == 1000
+
+
+@pytest.mark.parametrize("state", ["idle", "mid_turn", "paused", "after_server_closed"])
+async def test_cancel_in_every_open_state_leaves_nothing(fake_server: Any, state: str) -> None:
+    if state == "after_server_closed":
+        fake_server.inject(Fault.close(1011, "bye", at_message=2))
+    before = open_sockets()
+    with trio.fail_after(10):
+        async with Client(api_key=TEST_KEY, base_url=fake_server.url) as client:
+            async with client.stream(MODEL, config=TEXT) as s:
+                if state != "idle":
+                    await s.send_text("hello")
+                if state == "mid_turn":
+                    await s.receive()
+                if state == "paused":
+                    await s.pause()
+                if state == "after_server_closed":
+                    with pytest.raises(ServerInternalError):
+                        await s.receive()
+                with trio.fail_after(2):
+                    await s.cancel()
+                assert s.connection.state == "closed"
+            stats = s.statistics()
+            assert stats.state == "cancelled"
+    assert open_sockets() <= before
+
+
+async def test_outer_cancellation_while_connecting_leaves_nothing(nursery: trio.Nursery) -> None:
+    """A server that accepts TCP but never answers the upgrade; the caller gives up."""
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    held: list[trio.abc.Stream] = []
+
+    async def hold(stream: trio.abc.Stream) -> None:
+        held.append(stream)
+        await trio.sleep_forever()
+
+    nursery.start_soon(trio.serve_listeners, hold, listeners)
+    before = open_sockets()
+    async with Client(api_key=TEST_KEY, base_url=f"ws://127.0.0.1:{port}") as client:
+        with trio.move_on_after(0.3) as scope:
+            async with client.stream(MODEL, config=TEXT):
+                raise AssertionError("the stream must not open")
+        assert scope.cancelled_caught
+    for stream in held:
+        await stream.aclose()
+    assert open_sockets() <= before
+
+
+async def test_outer_cancellation_awaiting_setup_complete_leaves_nothing() -> None:
+    async with open_fake_server(api_key=TEST_KEY) as server:
+        server.inject(Fault.delay(5.0, at_message=1))
+        before = open_sockets()
+        async with Client(api_key=TEST_KEY, base_url=server.url) as client:
+            with trio.move_on_after(0.3) as scope:
+                async with client.stream(MODEL, config=TEXT):
+                    raise AssertionError("the stream must not open")
+            assert scope.cancelled_caught
+        assert open_sockets() <= before
+        conn = server.connections[0]
+        with trio.fail_after(5):
+            await conn.closed.wait()
+
+
+async def test_user_exception_in_body_is_not_wrapped(client: Client) -> None:
+    class Boom(Exception):
+        pass
+
+    with trio.fail_after(10), pytest.raises(Boom):
+        async with client.stream(MODEL, config=TEXT) as s:
+            await s.send_text("hello")
+            raise Boom
+
+
+async def test_normal_exit_flushes_queued_messages(client: Client, fake_server: Any) -> None:
+    with trio.fail_after(10):
+        async with client.stream(MODEL, config=TEXT) as s:
+            for i in range(20):
+                await s.send_realtime_text(f"r{i}")
+    texts = [m["realtimeInput"]["text"] for m in fake_server.connections[0].received[1:]]
+    assert texts == [f"r{i}" for i in range(20)]
+
+
+async def test_bad_input_gets_configuration_errors(client: Client) -> None:
+    with trio.fail_after(10):
+        async with client.stream(MODEL, config=TEXT) as s:
+            with pytest.raises(gemini_ws.ConfigurationError):
+                await s.send_audio(b"\x00\x01\x02", 16000)  # odd length
+            with pytest.raises(gemini_ws.ConfigurationError):
+                await s.send_text(42)  # type: ignore[arg-type]
+            with pytest.raises(gemini_ws.ConfigurationError):
+                await s.send("not a message")  # type: ignore[arg-type]
+            with pytest.raises(gemini_ws.ConfigurationError):
+                await s.send_video(b"data", "video/mp4")
+            with pytest.raises(gemini_ws.ConfigurationError):
+                await s.send_tool_response(gemini_ws.FunctionResponse(id="", name="f", response={}))
+            # the stream is still fine after bad input
+            await s.send_text("still works")
+            assert "still works" in await reply_text(s)
+
+
+async def test_one_shot_stream_generate_content(client: Client) -> None:
+    model = client.models.by_name(MODEL)
+    with trio.fail_after(10):
+        async with model.stream_generate_content(
+            {"contents": ["what is trio?"], "config": {"response_modalities": ["TEXT"]}}
+        ) as chunks:
+            text = "".join([c.text async for c in chunks if isinstance(c, ServerContent)])
+    assert "what is trio?" in text
