@@ -85,7 +85,7 @@ import secrets
 import ssl
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from typing import Any, NoReturn
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 import trio
 from trio_websocket import (
@@ -297,13 +297,14 @@ class FakeConnection:
         self.server = server
         self.index = index
         self.path: str = request.path
-        split = urlsplit(request.path)
-        self.query: dict[str, list[str]] = parse_qs(split.query, keep_blank_values=True)
+        # not urlsplit: it would read a leading "//ws/..." as a network location
+        path, _, query = request.path.partition("?")
+        self.query: dict[str, list[str]] = parse_qs(query, keep_blank_values=True)
         self.raw_headers: list[tuple[str, str]] = [
             (k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in request.headers
         ]
         self.headers: dict[str, str] = dict(self.raw_headers)
-        match = PATH_RE.match(split.path)
+        match = PATH_RE.match(path)
         self.api_version: str | None = match.group(1) if match else None
         self.method: str | None = match.group(2) if match else None
         self.credentials: list[tuple[str, str]] = self._find_credentials()
