@@ -39,6 +39,7 @@ import enum
 import json
 import math
 import re
+import reprlib
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -61,6 +62,7 @@ except ImportError:  # pragma: no cover
     _pybase64 = None  # type: ignore[assignment]
 
 __all__ = [
+    "b64decode",
     "converter",
     "decode",
     "decode_all",
@@ -125,10 +127,16 @@ class _Invalid(Exception):
         return out or "<message>"
 
 
+_short_repr = reprlib.Repr()
+_short_repr.maxstring = _short_repr.maxother = 60
+_short_repr.maxlevel = 2
+
+
 def _describe(value: Any) -> str:
-    text = repr(value)
-    if len(text) > 60:
-        text = text[:60] + "..."
+    """A short description of a bad value for an error message (bounded cost and size)."""
+    text = _short_repr.repr(value)
+    if len(text) > 80:
+        text = text[:80] + "..."
     return f"{type(value).__name__} {text}"
 
 
@@ -179,7 +187,7 @@ else:  # pragma: no cover
 
 def _int_from(v: Any) -> int:
     # Fast path (exact int) is inlined by the callers; this handles proto-JSON strings.
-    if type(v) is str and _INT_RE.fullmatch(v):
+    if type(v) is str and len(v) < 40 and _INT_RE.fullmatch(v):
         return int(v)
     if type(v) is float and v.is_integer():
         return int(v)
@@ -827,6 +835,10 @@ def decode(frame: bytes | str) -> t.ServerMessage:
         raise _invalid_frame(exc, frame) from None
     except RecursionError:
         raise ProtocolError("server message nested too deeply", _safe_frame(frame)) from None
+    except Exception as exc:  # a safety net: never let a bare error out of the codec
+        raise ProtocolError(
+            f"cannot decode server message ({exc!r:.100})", _safe_frame(frame)
+        ) from exc
 
 
 def decode_all(frame: bytes | str) -> list[t.ServerMessage]:
@@ -860,6 +872,10 @@ def decode_all(frame: bytes | str) -> list[t.ServerMessage]:
         raise _invalid_frame(exc, frame) from None
     except RecursionError:
         raise ProtocolError("server message nested too deeply", _safe_frame(frame)) from None
+    except Exception as exc:  # a safety net: never let a bare error out of the codec
+        raise ProtocolError(
+            f"cannot decode server message ({exc!r:.100})", _safe_frame(frame)
+        ) from exc
 
 
 def decode_client(frame: bytes | str) -> t.ClientMessage:
@@ -887,6 +903,10 @@ def decode_client(frame: bytes | str) -> t.ClientMessage:
         ) from None
     except RecursionError:
         raise ProtocolError("client message nested too deeply", _safe_frame(frame)) from None
+    except Exception as exc:  # a safety net: never let a bare error out of the codec
+        raise ProtocolError(
+            f"cannot decode client message ({exc!r:.100})", _safe_frame(frame)
+        ) from exc
 
 
 def to_wire_dict(msg: t.ClientMessage | t.ServerMessage) -> dict[str, Any]:
@@ -949,7 +969,7 @@ def _dump(obj: dict[str, Any]) -> str:
         raise ConfigurationError(f"message is not JSON-serialisable: {exc}") from None
 
 
-def structure_config(value: Any, cls: type[_T], *, what: str | None = None) -> _T:
+def structure_config(value: Any, cls: type[_T], what: str | None = None) -> _T:
     """Build a typed config object from a user dict (snake_case or camelCase keys).
 
     Nested values may be dicts or typed objects. Unknown keys and wrong types raise

@@ -1,4 +1,4 @@
-"""The fake Live server: wire fidelity, setup errors, turns. Driven by a raw trio-websocket client."""
+"""The fake Live server: wire fidelity, setup errors and turns, via a raw trio-websocket client."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import struct
 
 import pytest
 import trio
-from trio_websocket import ConnectionRejected
 
 from gemini_ws.testing import FakeModel, open_fake_server
 from gemini_ws.testing._json import (
@@ -24,6 +23,7 @@ from tests.test_fake_server_helpers import (
     TIMEOUT,
     connect,
     expect_close,
+    raw_upgrade,
     read_turn,
     recv,
     say,
@@ -114,7 +114,7 @@ def test_split_text_and_tool_trigger() -> None:
         ("get_weather", {"city": "Paris"})
     ]
     assert find_tool_calls("call turn_on. then call nope", ["turn_on"]) == [("turn_on", {})]
-    assert find_tool_calls("call a and call b( {\"x\": 1} )", ["a", "b"]) == [
+    assert find_tool_calls('call a and call b( {"x": 1} )', ["a", "b"]) == [
         ("a", {}),
         ("b", {"x": 1}),
     ]
@@ -145,9 +145,7 @@ async def test_text_turn_wire_format() -> None:
                     if message.get("serverContent", {}).get("turnComplete"):
                         break
         chunks = frames[:-2]
-        assert [list(m["serverContent"]["modelTurn"]["parts"][0]) for m in chunks] == [
-            ["text"]
-        ] * 3
+        assert [list(m["serverContent"]["modelTurn"]["parts"][0]) for m in chunks] == [["text"]] * 3
         assert turn_text(frames) == "You said: hello"
         assert frames[-2] == {"serverContent": {"generationComplete": True}}
         last = frames[-1]
@@ -193,7 +191,9 @@ async def test_realtime_text_is_a_turn_and_video_is_counted() -> None:
             async with connect(server) as ws:
                 await setup(ws, **text_setup())
                 jpeg = base64.b64encode(b"\xff\xd8\xff\xe0fake").decode()
-                await send(ws, {"realtimeInput": {"video": {"mimeType": "image/jpeg", "data": jpeg}}})
+                await send(
+                    ws, {"realtimeInput": {"video": {"mimeType": "image/jpeg", "data": jpeg}}}
+                )
                 await send(ws, {"realtime_input": {"text": "typed"}})
                 assert turn_text(await read_turn(ws)) == "You said: typed"
         connection = server.connections[0]
@@ -232,25 +232,33 @@ async def test_paths_accepted(version: str, prefix: str) -> None:
 )
 async def test_other_paths_get_404(path: str) -> None:
     async with open_fake_server() as server:
-        with trio.fail_after(TIMEOUT), pytest.raises(ConnectionRejected) as info:
-            async with connect(server, url=server.url + path):
-                pass  # pragma: no cover
-        assert info.value.status_code == 404
-        assert info.value.body
+        with trio.fail_after(TIMEOUT):
+            status, _headers, body = await raw_upgrade(server, path)
+            assert (status, await raw_upgrade(server, path + "?key=test-key")) == (
+                404,
+                (404, _headers, body),
+            )
+        assert body
         assert server.connections[0].rejected_status == 404
 
 
 async def test_credentials_each_mechanism() -> None:
     token = "auth_tokens/test-ephemeral-token"
     async with open_fake_server() as server:
-        constrained = server.endpoint(api_version="v1alpha", method="BidiGenerateContentConstrained")
+        constrained = server.endpoint(
+            api_version="v1alpha", method="BidiGenerateContentConstrained"
+        )
         cases = [
             {"api_key": server.api_key},
             {"api_key": None, "url": f"{server.endpoint()}?key={server.api_key}"},
             {"api_key": None, "url": f"{constrained}?access_token={token}"},
             {"api_key": None, "headers": [("Authorization", f"Token {token}")], "url": constrained},
             # the Python SDK sends the token both ways
-            {"api_key": token, "headers": [("Authorization", f"Token {token}")], "url": constrained},
+            {
+                "api_key": token,
+                "headers": [("Authorization", f"Token {token}")],
+                "url": constrained,
+            },
         ]
         with trio.fail_after(TIMEOUT):
             for case in cases:
@@ -261,7 +269,7 @@ async def test_credentials_each_mechanism() -> None:
             [("key", "test-key")],
             [("access_token", token)],
             [("authorization", token)],
-            [("x-goog-api-key", token), ("authorization", token)],
+            [("authorization", token), ("x-goog-api-key", token)],
         ]
 
 
@@ -325,7 +333,10 @@ async def test_unknown_top_level_key_closes_1007() -> None:
     async with open_fake_server() as server:
         closed = await setup_close(server, {"setup": {"model": MODEL}, "bogus": {}})
         assert closed.code == 1007
-        assert closed.reason == 'Invalid JSON payload received. Unknown name "bogus": Cannot find field.'
+        assert (
+            closed.reason
+            == 'Invalid JSON payload received. Unknown name "bogus": Cannot find field.'
+        )
 
 
 async def test_unknown_model_closes_1008_cut_to_123_bytes() -> None:
@@ -339,7 +350,6 @@ async def test_unknown_model_closes_1008_cut_to_123_bytes() -> None:
             " their supported methods."
         )
         assert closed.reason == full.encode()[:123].decode()
-        assert closed.reason.endswith("Call ListMod")
         # multi-byte characters are never split
         closed = await setup_close(server, {"setup": {"model": "models/" + "é" * 80}})
         assert closed.code == 1008
@@ -357,13 +367,20 @@ async def test_bad_modalities_and_bad_base64_close_1007() -> None:
     async with open_fake_server() as server:
         closed = await setup_close(
             server,
-            {"setup": {"model": MODEL, "generationConfig": {"responseModalities": ["TEXT", "AUDIO"]}}},
+            {
+                "setup": {
+                    "model": MODEL,
+                    "generationConfig": {"responseModalities": ["TEXT", "AUDIO"]},
+                }
+            },
         )
         assert closed.code == 1007
         with trio.fail_after(TIMEOUT):
             async with connect(server) as ws:
                 await setup(ws)
-                await send(ws, {"realtimeInput": {"audio": {"mimeType": "audio/pcm", "data": "%%%"}}})
+                await send(
+                    ws, {"realtimeInput": {"audio": {"mimeType": "audio/pcm", "data": "%%%"}}}
+                )
                 closed = await expect_close(ws)
         assert closed.code == 1007
         assert closed.reason is not None and "Base64 decoding failed" in closed.reason
@@ -411,7 +428,11 @@ async def test_python_sdk_style_snake_case_input() -> None:
                 data = base64.urlsafe_b64encode(pcm).decode().rstrip("=")
                 await send(
                     ws,
-                    {"realtime_input": {"audio": {"data": data, "mime_type": "audio/pcm;rate=16000"}}},
+                    {
+                        "realtime_input": {
+                            "audio": {"data": data, "mime_type": "audio/pcm;rate=16000"}
+                        }
+                    },
                 )
                 # standard alphabet with padding
                 await send(
@@ -487,7 +508,7 @@ async def test_audio_turn_pcm_and_transcriptions() -> None:
         assert max(samples) > 7000 and min(samples) < -7000  # a tone, not silence
         assert messages[-2] == {"serverContent": {"generationComplete": True}}
         usage = messages[-1]["usageMetadata"]
-        assert {"modality": "AUDIO", "tokenCount": 15} in usage["responseTokensDetails"]
+        assert usage["responseTokensDetails"] == [{"modality": "AUDIO", "tokenCount": 29}]
         assert any(d["modality"] == "AUDIO" for d in usage["promptTokensDetails"])
 
 

@@ -16,7 +16,7 @@ from trio_websocket import (
     CloseReason,
     ConnectionClosed,
     WebSocketConnection,
-    open_websocket_url,
+    wrap_client_stream,
 )
 
 from gemini_ws.testing import FakeLiveServer
@@ -34,23 +34,62 @@ async def connect(
     api_key: str | None = "",
     ssl_context: ssl.SSLContext | None = None,
     max_message_size: int = 2**20,
+    close_timeout: float = 2.0,
 ) -> AsyncIterator[WebSocketConnection]:
-    """Open a raw WebSocket to the fake; by default with ``x-goog-api-key: server.api_key``."""
+    """Open a raw WebSocket to the fake; by default with ``x-goog-api-key: server.api_key``.
+
+    We own the TCP stream and close it ourselves: trio-websocket's client leaves its socket
+    open when the server closes first.
+    """
     hdrs = list(headers or [])
     if api_key == "":
         api_key = server.api_key
     if api_key is not None:
         hdrs.append(("x-goog-api-key", api_key))
-    if ssl_context is None and server.tls:
-        ssl_context = server.client_ssl_context()
-    async with open_websocket_url(
-        url or server.endpoint(),
-        extra_headers=hdrs,
-        ssl_context=ssl_context,
-        max_message_size=max_message_size,
-        disconnect_timeout=2,
-    ) as ws:
-        yield ws
+    target = url or server.endpoint()
+    resource = "/" + target.split("://", 1)[1].split("/", 1)[1]
+    stream: trio.abc.Stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+    if server.tls:
+        tls = trio.SSLStream(
+            stream, ssl_context or server.client_ssl_context(), server_hostname="127.0.0.1"
+        )
+        try:
+            await tls.do_handshake()  # else trio-websocket reports a TLS failure as a timeout
+        except BaseException:
+            await tls.aclose()
+            raise
+        stream = tls
+    try:
+        async with trio.open_nursery() as nursery:
+            try:
+                ws = await wrap_client_stream(
+                    nursery,
+                    stream,
+                    f"127.0.0.1:{server.port}",
+                    resource,
+                    extra_headers=[(k.encode(), v.encode()) for k, v in hdrs],
+                    max_message_size=max_message_size,
+                )
+                try:
+                    yield ws
+                finally:
+                    with trio.move_on_after(close_timeout):
+                        await ws.aclose()
+            finally:
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) == 1:
+            exc = group.exceptions[0]
+            context = exc.__context__
+            try:
+                raise exc
+            finally:
+                exc.__context__ = context
+                del exc, context
+        raise
+    finally:
+        with trio.CancelScope(shield=True):
+            await stream.aclose()
 
 
 async def send(ws: WebSocketConnection, message: dict[str, Any]) -> None:
@@ -132,3 +171,44 @@ async def setup_close(
             else:
                 await send(ws, setup_message)
             return await expect_close(ws)
+
+
+async def raw_upgrade(
+    server: FakeLiveServer,
+    path: str,
+    headers: list[tuple[str, str]] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    """Send a WebSocket upgrade by hand; return the HTTP status, headers and body.
+
+    (trio-websocket's client leaks its socket when the upgrade is rejected, so rejection tests
+    use this instead.)
+    """
+    hdrs = [
+        ("Host", f"127.0.0.1:{server.port}"),
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ("Sec-WebSocket-Version", "13"),
+        *(headers or []),
+    ]
+    request = f"GET {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hdrs) + "\r\n"
+    stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+    async with stream:
+        await stream.send_all(request.encode())
+        data = b""
+        while True:
+            chunk = await stream.receive_some()
+            if not chunk:
+                break
+            data += chunk
+            head, sep, body = data.partition(b"\r\n\r\n")
+            if sep and b"101 Switching Protocols" in head:
+                break
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    status = int(status_line.split()[1])
+    parsed = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        parsed[name.strip().lower()] = value.strip()
+    return status, parsed, body

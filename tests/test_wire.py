@@ -977,6 +977,10 @@ BAD_FRAMES: list[tuple[Any, str]] = [
         "lastConsumedClientMessageIndex",
     ),
     (
+        '{"sessionResumptionUpdate": {"lastConsumedClientMessageIndex": "' + "9" * 5000 + '"}}',
+        "lastConsumedClientMessageIndex",
+    ),
+    (
         '{"sessionResumptionUpdate": {"lastConsumedClientMessageIndex": true}}',
         "lastConsumedClientMessageIndex",
     ),

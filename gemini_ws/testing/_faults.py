@@ -271,7 +271,8 @@ class Fault:
 
 
 def _frame_opcode(data: bytes | bytearray | memoryview) -> int | None:
-    if len(data) < 2:
+    """Opcode of a final, extension-free frame starting ``data`` (the HTTP response has none)."""
+    if len(data) < 2 or data[0] & 0xF0 != 0x80:
         return None
     return data[0] & 0x0F
 

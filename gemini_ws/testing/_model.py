@@ -37,7 +37,7 @@ import json
 import math
 import re
 import struct
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import trio
@@ -313,7 +313,7 @@ class FakeModel:
             groups.append(group)
         return groups
 
-    async def reply(self, turn: UserTurn, reply: str) -> AsyncIterator[dict[str, Any]]:
+    async def reply(self, turn: UserTurn, reply: str) -> AsyncGenerator[dict[str, Any], None]:
         """Stream ``reply`` for ``turn`` in its modality, with this model's pacing."""
         groups = self.render(reply, modality=turn.modality, transcription=turn.output_transcription)
         await trio.sleep(self.first_chunk_delay)
@@ -342,8 +342,12 @@ class FakeModel:
             reply = f"Tool results: {results}"
         else:
             reply = self.reply_text(turn)
-        async for message in self.reply(turn, reply):
-            yield message
+        messages = self.reply(turn, reply)
+        try:
+            async for message in messages:
+                yield message
+        finally:
+            await messages.aclose()
 
 
 ScriptEntry: TypeAlias = (
@@ -371,17 +375,23 @@ def scripted(
         nonlocal position
         index = position
         position += 1
-        if index >= len(entries):
-            async for item in fallback(turn):
-                yield item
-            return
-        entry = entries[index]
+        entry = entries[index] if index < len(entries) else fallback
         if isinstance(entry, str):
-            async for message in fallback_model.reply(turn, entry):
-                yield message
+            messages = fallback_model.reply(turn, entry)
+            try:
+                async for message in messages:
+                    yield message
+            finally:
+                await messages.aclose()
         elif callable(entry):
-            async for item in entry(turn):
-                yield item
+            items = entry(turn)
+            try:
+                async for item in items:
+                    yield item
+            finally:
+                aclose = getattr(items, "aclose", None)
+                if aclose is not None:
+                    await aclose()
         else:
             for item in entry:
                 yield item

@@ -451,6 +451,7 @@ class FakeConnection:
                 nursery.start_soon(self._pinger, self.server.ping_interval)
             if self.server.connection_lifetime is not None:
                 nursery.start_soon(self._lifetime, self.server.connection_lifetime)
+            nursery.start_soon(self._watch_transport, stream, nursery.cancel_scope)
             try:
                 await self._reader_loop()
                 if self._server_close is not None:
@@ -458,6 +459,14 @@ class FakeConnection:
                         await self._close_done.wait()
             finally:
                 nursery.cancel_scope.cancel()
+
+    async def _watch_transport(self, stream: ControlledStream, scope: trio.CancelScope) -> None:
+        # Once TCP is gone nothing more can happen; do not let a task blocked on the outbox
+        # (e.g. behind a stalled writer) keep the connection alive.
+        # The reader gets close_timeout to drain what arrived before the end.
+        await stream.dead.wait()
+        await trio.sleep(self.server.close_timeout)
+        scope.cancel()
 
     def _finish(self) -> None:
         ws, stream = self._ws, self._stream
