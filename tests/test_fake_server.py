@@ -585,6 +585,22 @@ async def test_interruption() -> None:
                 assert turn_text(await read_turn(ws)) == "You said: stop"
 
 
+async def test_start_of_speech_interrupts() -> None:
+    chunk = base64.b64encode(b"\x00\x10" * 800).decode()
+    audio = {"realtimeInput": {"audio": {"mimeType": "audio/pcm;rate=16000", "data": chunk}}}
+    async with open_fake_server(chunk_count=10, chunk_interval=0.05) as server:
+        with trio.fail_after(TIMEOUT):
+            async with connect(server) as ws:
+                await setup(ws, **text_setup())
+                await say(ws, "a long story")
+                await recv(ws)
+                await send(ws, audio)  # barge-in
+                messages = await read_turn(ws)
+                assert messages[-2] == {"serverContent": {"interrupted": True}}
+                await send(ws, {"realtimeInput": {"audioStreamEnd": True}})
+                assert turn_text(await read_turn(ws)) == "You said: [audio 0.05s]"
+
+
 async def test_no_interruption_queues_realtime_text() -> None:
     async with open_fake_server(chunk_count=4, chunk_interval=0.03) as server:
         with trio.fail_after(TIMEOUT):

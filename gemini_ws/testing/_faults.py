@@ -132,7 +132,11 @@ class Fault:
         after_message: int | None = None,
         on_client_message: int | None = None,
     ) -> Fault:
-        """Close the WebSocket with ``code`` and ``reason`` (cut to 123 UTF-8 bytes)."""
+        """Close the WebSocket with ``code`` and ``reason`` (cut to 123 UTF-8 bytes).
+
+        1005, 1006 and 1015 cannot be sent in a close frame: with those the connection is
+        aborted instead (and recorded with that code).
+        """
         return cls(
             "close",
             *cls._trigger(at_message, after_message, on_client_message),

@@ -1177,12 +1177,36 @@ def _fault_frame(fault: Fault) -> bytes | None:
 class FakeLiveServer:
     """A faithful loopback Gemini Live server for tests. See the module docstring for behaviour.
 
-    Start it with :func:`open_fake_server` (an async context manager) or
-    ``server = await nursery.start(serve_fake_server, ...)``. Attributes: ``url`` (base URL,
-    e.g. ``ws://127.0.0.1:PORT``: a client appends its path), ``port``, ``api_key``,
-    ``auth_tokens``, ``ca_pem`` (PEM bytes of the throwaway CA with ``tls=True``, else None),
-    ``connections`` (:class:`FakeConnection`, in upgrade order), ``sessions`` (id ->
-    :class:`FakeSession`), ``errors`` (bugs caught in the fake or a responder).
+    Start it with :func:`open_fake_server` (an async context manager),
+    ``server = await nursery.start(serve_fake_server, ...)`` or
+    ``await nursery.start(FakeLiveServer(...).serve)``.
+
+    Options:
+        tls: serve ``wss://`` with a throwaway CA (needs ``trustme``); see ``ca_pem`` and
+            :meth:`client_ssl_context`. The certificate covers 127.0.0.1, ::1 and localhost.
+        host, port: where to listen (port 0: a free port, read ``port`` after start).
+        api_key: the accepted API key. auth_tokens: accepted ephemeral tokens (Constrained
+            method only).
+        models: accepted model names (``models/...``), default :data:`DEFAULT_MODELS`.
+        chunk_count, first_chunk_delay, chunk_interval: pacing of the default
+            :class:`FakeModel` (seconds).
+        responder: replaces the default model (see ``gemini_ws.testing._model``).
+        default_modality: ``"AUDIO"`` (default) or ``"TEXT"`` when the setup names none.
+        connection_lifetime, goaway_time_left, goaway_close_code: ``goAway`` timing (seconds)
+            and the close that follows it.
+        ping_interval, ping_timeout: the server's own pings (RTTs in ``pong_rtts``).
+        refuse_resume_while_old_open, handle_ttl: resumption rules.
+        faults: faults for every connection (see also :meth:`inject`).
+        max_message_size: largest client message (bigger: close 1009).
+        handshake_timeout: time allowed for TLS and the HTTP upgrade.
+        close_timeout: bound on each close handshake and on shutdown.
+        tool_call_seed: seed of the ``function-call-<19 digits>`` ids.
+
+    Attributes: ``url`` (base URL, e.g. ``ws://127.0.0.1:PORT``: a client appends its path),
+    ``port``, ``api_key``, ``auth_tokens``, ``ca_pem`` (PEM bytes of the CA with ``tls=True``,
+    else None), ``connections`` (:class:`FakeConnection`, in upgrade order), ``sessions`` (id ->
+    :class:`FakeSession`), ``model`` (the default :class:`FakeModel`), ``errors`` (bugs caught in
+    the fake or a responder).
     """
 
     def __init__(
