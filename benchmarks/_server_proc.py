@@ -43,7 +43,7 @@ async def main(args: argparse.Namespace) -> None:
             print(f"key {server.api_key}")
             if server.ca_pem is not None:
                 path = f"{tmp}/ca.pem"
-                with open(path, "wb") as f:  # noqa: ASYNC230 - once, at start-up
+                with open(path, "wb") as f:
                     f.write(server.ca_pem)
                 print(f"ca {path}")
             print("ready", flush=True)

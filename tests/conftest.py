@@ -11,7 +11,6 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-import trio
 
 #: The key every fake-server test uses; asserted absent from logs and errors.
 TEST_KEY = "AIzaSyTESTKEY-gemini-ws-0123456789abcdef"

@@ -61,7 +61,7 @@ async def test_unresolvable_host_is_a_dns_error() -> None:
         async with Client(
             api_key=KEY, base_url="ws://no-such-host.invalid:9", allow_insecure=True
         ) as client:
-            with pytest.raises(DNSError, match="no-such-host.invalid"):
+            with pytest.raises(DNSError, match=r"no-such-host\.invalid"):
                 async with client.stream(MODEL):
                     pass
 
