@@ -64,3 +64,24 @@ async def client(fake_server: object) -> AsyncIterator[object]:
     async with Client(api_key=TEST_KEY, base_url=fake_server.url) as c:  # type: ignore[attr-defined]
         yield c
 
+
+
+@pytest.fixture(autouse=True)
+def no_key_in_errors(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every GeminiWSError created during a test is checked: its str, repr and attributes must
+    not contain an API key (the suite covers connect, setup, close and protocol errors)."""
+    from gemini_ws import _errors
+
+    created: list[BaseException] = []
+    original = _errors.GeminiWSError.__init__
+
+    def recording_init(self: _errors.GeminiWSError, *args: object, **kwargs: object) -> None:
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+        created.append(self)
+
+    monkeypatch.setattr(_errors.GeminiWSError, "__init__", recording_init)
+    yield
+    for error in created:
+        texts = [str(error), repr(error)] + [repr(v) for v in vars(error).values()]
+        leaked = [t for t in texts for s in SECRETS if s in t]
+        assert not leaked, f"an API key reached {type(error).__name__}: {leaked[:1]}"

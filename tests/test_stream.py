@@ -565,3 +565,24 @@ async def test_one_shot_stream_generate_content(client: Client) -> None:
         ) as chunks:
             text = "".join([c.text async for c in chunks if isinstance(c, ServerContent)])
     assert "what is trio?" in text
+
+
+async def test_client_body_exception_is_not_wrapped_in_a_group(fake_server: Any) -> None:
+    class Boom(Exception):
+        pass
+
+    with trio.fail_after(10), pytest.raises(Boom):
+        async with Client(api_key=TEST_KEY, base_url=fake_server.url) as client:
+            async with client.stream(MODEL, config=TEXT) as s:
+                await s.send_text("hi")
+                raise Boom
+
+
+async def test_stream_error_escapes_both_context_managers_unwrapped(fake_server: Any) -> None:
+    fake_server.inject(Fault.close(1011, "Internal error encountered.", at_message=3))
+    with trio.fail_after(10), pytest.raises(ServerInternalError):
+        async with Client(api_key=TEST_KEY, base_url=fake_server.url) as client:
+            async with client.stream(MODEL, config=TEXT) as s:
+                await s.send_text("hi")
+                async for _ in s:
+                    pass
