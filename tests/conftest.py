@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+import trio
 
 #: The key every fake-server test uses; asserted absent from logs and errors.
 TEST_KEY = "AIzaSyTESTKEY-gemini-ws-0123456789abcdef"
@@ -85,3 +86,19 @@ def no_key_in_errors(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         texts = [str(error), repr(error)] + [repr(v) for v in vars(error).values()]
         leaked = [t for t in texts for s in SECRETS if s in t]
         assert not leaked, f"an API key reached {type(error).__name__}: {leaked[:1]}"
+
+
+@pytest.fixture
+async def silent_port(nursery: trio.Nursery) -> AsyncIterator[int]:
+    """A port on 127.0.0.1 whose server accepts TCP and then never says a word."""
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    held: list[trio.abc.Stream] = []
+
+    async def hold(stream: trio.abc.Stream) -> None:
+        held.append(stream)
+        await trio.sleep_forever()
+
+    nursery.start_soon(trio.serve_listeners, hold, listeners)
+    yield int(listeners[0].socket.getsockname()[1])
+    for stream in held:
+        await stream.aclose()

@@ -483,26 +483,16 @@ async def test_cancel_in_every_open_state_leaves_nothing(fake_server: Any, state
     assert open_sockets() <= before
 
 
-async def test_outer_cancellation_while_connecting_leaves_nothing(nursery: trio.Nursery) -> None:
+async def test_outer_cancellation_while_connecting_leaves_nothing(silent_port: int) -> None:
     """A server that accepts TCP but never answers the upgrade; the caller gives up."""
-    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-    port = listeners[0].socket.getsockname()[1]
-    held: list[trio.abc.Stream] = []
-
-    async def hold(stream: trio.abc.Stream) -> None:
-        held.append(stream)
-        await trio.sleep_forever()
-
-    nursery.start_soon(trio.serve_listeners, hold, listeners)
     before = open_sockets()
-    async with Client(api_key=TEST_KEY, base_url=f"ws://127.0.0.1:{port}") as client:
+    async with Client(api_key=TEST_KEY, base_url=f"ws://127.0.0.1:{silent_port}") as client:
         with trio.move_on_after(0.3) as scope:
             async with client.stream(MODEL, config=TEXT):
                 raise AssertionError("the stream must not open")
         assert scope.cancelled_caught
-    for stream in held:
-        await stream.aclose()
-    assert open_sockets() <= before
+    # the silent server still holds its side of the accepted connection (until teardown)
+    assert open_sockets() <= before + 1
 
 
 async def test_outer_cancellation_awaiting_setup_complete_leaves_nothing() -> None:

@@ -81,26 +81,15 @@ async def test_http_rejection_keeps_status_and_body_excerpt(nursery: trio.Nurser
     assert "403" in str(info.value)
 
 
-async def test_silent_server_gives_connect_timeout(nursery: trio.Nursery) -> None:
+async def test_silent_server_gives_connect_timeout(silent_port: int) -> None:
     """A server that accepts TCP but never answers the upgrade: a timeout, not a hang."""
-    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-    port = listeners[0].socket.getsockname()[1]
-    accepted: list[trio.abc.Stream] = []
-
-    async def hold(stream: trio.abc.Stream) -> None:
-        accepted.append(stream)
-        await trio.sleep_forever()
-
-    nursery.start_soon(trio.serve_listeners, hold, listeners)
     with trio.fail_after(5):
         async with Client(
-            api_key=KEY, base_url=f"ws://127.0.0.1:{port}", connect_timeout=0.3
+            api_key=KEY, base_url=f"ws://127.0.0.1:{silent_port}", connect_timeout=0.3
         ) as client:
             with pytest.raises(ConnectTimeoutError):
                 async with client.stream(MODEL):
                     pass
-    for s in accepted:
-        await s.aclose()
 
 
 @pytest.fixture

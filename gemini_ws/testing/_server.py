@@ -1181,7 +1181,8 @@ class FakeLiveServer:
     ``server = await nursery.start(serve_fake_server, ...)`` or
     ``await nursery.start(FakeLiveServer(...).serve)``.
 
-    Options:
+    Options (keyword-only)::
+
         tls: serve ``wss://`` with a throwaway CA (needs ``trustme``); see ``ca_pem`` and
             :meth:`client_ssl_context`. The certificate covers 127.0.0.1, ::1 and localhost.
         host, port: where to listen (port 0: a free port, read ``port`` after start).
