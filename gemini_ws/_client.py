@@ -285,12 +285,13 @@ class Client:
             await stream._close(flush=False)
             raise
         await stream._close(flush=True)
-        if stream.unsent and stream.state == "closed":
+        if stream.unsent and stream.state != "cancelled":
+            # Never drop queued input silently, even when the application did not look.
             raise StreamClosedError(
                 "the stream ended before every queued message was sent",
                 unsent=stream.unsent,
                 resume_handle=stream.resume_handle,
-            )
+            ) from stream._error
 
 
 class Models:

@@ -275,6 +275,9 @@ class LiveStream:
                 except (trio.EndOfChannel, trio.ClosedResourceError, GeminiWSError):
                     return
                 self._in_flight = item
+                if self._turn_started_at is None and _ends_user_turn(item.message):
+                    # stamped before the write: the reply may arrive before send() returns
+                    self._turn_started_at = trio.current_time()
                 try:
                     await self._conn.send(item.text)
                 except GeminiWSError as exc:
@@ -285,8 +288,6 @@ class LiveStream:
                 self._in_flight = None
                 self._sent += 1
                 self._sent_bytes += len(item.text)
-                if self._turn_started_at is None and _ends_user_turn(item.message):
-                    self._turn_started_at = trio.current_time()
         finally:
             if self._in_flight is not None:  # cancelled while writing: not known to be sent
                 self._unsent.append(self._in_flight.message)

@@ -576,3 +576,20 @@ async def test_stream_error_escapes_both_context_managers_unwrapped(fake_server:
                 await s.send_text("hi")
                 async for _ in s:
                     pass
+
+
+async def test_exit_after_unnoticed_failure_reports_unsent_messages(fake_server: Any) -> None:
+    """The server dies while sends are held; the app leaves the block without looking: the
+    queued messages are reported, not dropped silently."""
+    fake_server.inject(Fault.close(1011, "Internal error encountered.", after_message=1))
+    with trio.fail_after(10):
+        async with Client(api_key=TEST_KEY, base_url=fake_server.url) as client:
+            with pytest.raises(StreamClosedError) as info:
+                async with client.stream(MODEL, config=TEXT) as s:
+                    await s.pause("send")
+                    await s.send_text("held 1")
+                    await s.send_text("held 2")
+                    await fake_server.connections[0].wait_closed()
+                    await trio.sleep(0.05)
+    assert [m.turns[0].parts[0].text for m in info.value.unsent] == ["held 1", "held 2"]
+    assert isinstance(info.value.__cause__, ServerInternalError)
