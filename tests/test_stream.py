@@ -593,3 +593,21 @@ async def test_exit_after_unnoticed_failure_reports_unsent_messages(fake_server:
                     await trio.sleep(0.05)
     assert [m.turns[0].parts[0].text for m in info.value.unsent] == ["held 1", "held 2"]
     assert isinstance(info.value.__cause__, ServerInternalError)
+
+
+async def test_manual_resumption_with_the_newest_handle(client: Client, fake_server: Any) -> None:
+    config = LiveConfig(response_modalities=["TEXT"], session_resumption={})
+    with trio.fail_after(10):
+        async with client.stream(MODEL, config=config) as s:
+            await s.send_text("remember me")
+            await reply_text(s)
+            # the handle arrives after turnComplete
+            while s.resume_handle is None:
+                await s.receive()
+            handle = s.resume_handle
+        async with client.stream(MODEL, config=config, resume_handle=handle) as s2:
+            await s2.send_text("again")
+            assert "again" in await reply_text(s2)
+    first, second = fake_server.connections
+    assert second.setup["sessionResumption"]["handle"] == handle
+    assert second.session is first.session  # the same conversation continues
