@@ -27,7 +27,12 @@ from ._errors import SetupTimeoutError as SetupTimeoutError
 from ._errors import StreamClosedError as StreamClosedError
 from ._errors import TLSError as TLSError
 from ._errors import WebSocketError as WebSocketError
+from ._pool import ConnectionPool as ConnectionPool
+from ._pool import PoolStatistics as PoolStatistics
 from ._stream import LiveStream as LiveStream
+from ._stream import ReconnectPolicy as ReconnectPolicy
+from ._stream import SessionResumed as SessionResumed
+from ._stream import StreamEvent as StreamEvent
 from ._stream import StreamStatistics as StreamStatistics
 from ._types import ActivityEnd as ActivityEnd
 from ._types import ActivityHandling as ActivityHandling

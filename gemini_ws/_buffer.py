@@ -47,7 +47,7 @@ class ByteQueue(Generic[T]):
         self.max_bytes = max_bytes
         self._items: deque[tuple[T, int]] = deque()
         self._bytes = 0
-        self._paused = False
+        self._pausers: set[str] = set()
         self._closed = False
         self._error: BaseException | None = None
         self._put_lot = trio.lowlevel.ParkingLot()
@@ -56,8 +56,12 @@ class ByteQueue(Generic[T]):
     # --- state -------------------------------------------------------------------------
     @property
     def paused(self) -> bool:
-        """True while ``get`` holds items back."""
-        return self._paused
+        """True while ``get`` holds items back (for any reason)."""
+        return bool(self._pausers)
+
+    def paused_by(self, reason: str) -> bool:
+        """True while *reason* holds the gate closed."""
+        return reason in self._pausers
 
     @property
     def closed(self) -> bool:
@@ -76,15 +80,18 @@ class ByteQueue(Generic[T]):
         """True when an item of *size* bytes would have to wait."""
         return bool(self._items) and self._bytes + size > self.max_bytes
 
-    def pause(self) -> None:
-        """Hold items back from ``get`` (idempotent)."""
-        self._paused = True
+    def pause(self, reason: str = "user") -> None:
+        """Hold items back from ``get`` (idempotent per *reason*; several reasons may hold the
+        gate at once, e.g. the application and a connection handover)."""
+        self._pausers.add(reason)
 
-    def resume(self) -> None:
-        """Let ``get`` hand out items again, oldest first (idempotent)."""
-        if self._paused:
-            self._paused = False
-            self._get_lot.unpark_all()
+    def resume(self, reason: str = "user") -> None:
+        """Withdraw *reason*; once no reason holds the gate, ``get`` hands out items again,
+        oldest first (idempotent)."""
+        if reason in self._pausers:
+            self._pausers.discard(reason)
+            if not self._pausers:
+                self._get_lot.unpark_all()
 
     def close(self, error: BaseException | None = None) -> None:
         """No more puts. ``get`` drains what is queued, then raises *error* (idempotent: the
@@ -109,7 +116,7 @@ class ByteQueue(Generic[T]):
             items=len(self._items),
             bytes=self._bytes,
             max_bytes=self.max_bytes,
-            paused=self._paused,
+            paused=self.paused,
             closed=self._closed,
             tasks_waiting_put=self._put_lot.statistics().tasks_waiting,
             tasks_waiting_get=self._get_lot.statistics().tasks_waiting,
@@ -145,13 +152,20 @@ class ByteQueue(Generic[T]):
         self._bytes += size
         self._get_lot.unpark(count=1)
 
+    def push_front(self, item: T, size: int) -> None:
+        """Put *item* back at the head of the queue, ignoring the byte bound (it was taken
+        out earlier and is being returned, e.g. a message whose write was interrupted)."""
+        self._items.appendleft((item, size))
+        self._bytes += size
+        self._get_lot.unpark(count=1)
+
     def get_nowait(self) -> T:
         """Take the oldest item now or raise :class:`trio.WouldBlock`."""
-        if self._items and not self._paused:
+        if self._items and not self._pausers:
             item, size = self._items.popleft()
             self._bytes -= size
             self._put_lot.unpark_all()
-            if self._items and not self._paused:
+            if self._items and not self._pausers:
                 self._get_lot.unpark(count=1)
             return item
         if self._closed and not self._items:  # paused or not: nothing is held back

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
+import attrs
 import sniffio
 import trio
 
@@ -24,14 +25,14 @@ from ._errors import (
     StreamClosedError,
     register_secret,
 )
-from ._stream import LiveStream, StreamOptions
+from ._pool import ConnectionPool, check_pool_options
+from ._stream import LiveStream, ReconnectPolicy, StreamEvent, StreamOptions
 from ._transport import Endpoint
 from ._types import (
     ClientContent,
     Content,
     LiveConfig,
     Part,
-    ServerMessage,
     SessionResumptionConfig,
     Setup,
 )
@@ -89,6 +90,10 @@ class Client:
         receive_buffer_bytes: int = 32 * 1024 * 1024,
         send_buffer_bytes: int = 8 * 1024 * 1024,
         headers: Mapping[str, str] | None = None,
+        pool_size: int = 0,
+        max_connections: int | None = None,
+        idle_timeout: float = 30.0,
+        pool_timeout: float = 30.0,
     ) -> None:
         key = api_key or os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY")
         if not key:
@@ -156,6 +161,12 @@ class Client:
             self._headers.append(("authorization", f"Token {key}"))
         else:
             self._headers.append(("x-goog-api-key", key))
+        self.pool_size = pool_size
+        self.max_connections = max_connections
+        self.idle_timeout = idle_timeout
+        self.pool_timeout = pool_timeout
+        check_pool_options(pool_size, max_connections, idle_timeout, pool_timeout)
+        self._pool: ConnectionPool | None = None
         self._exit_stack: contextlib.AsyncExitStack | None = None
         self._nursery: trio.Nursery | None = None
         self._closed = False
@@ -173,6 +184,16 @@ class Client:
         stack = contextlib.AsyncExitStack()
         self._nursery = await stack.enter_async_context(trio.open_nursery())
         self._exit_stack = stack
+        self._pool = ConnectionPool(
+            self.connect,
+            self._nursery,
+            pool_size=self.pool_size,
+            max_connections=self.max_connections,
+            idle_timeout=self.idle_timeout,
+            pool_timeout=self.pool_timeout,
+        )
+        if self._pool.pool_size:
+            self._pool._refill()
         return self
 
     async def __aexit__(
@@ -184,8 +205,11 @@ class Client:
         stack, self._exit_stack = self._exit_stack, None
         self._closed = True
         nursery, self._nursery = self._nursery, None
+        pool, self._pool = self._pool, None
         if stack is None or nursery is None:
             return None
+        if pool is not None:
+            await pool.aclose()
         # Every stream waits for its own tasks; whatever is left (nothing, normally) is
         # cancelled so that leaving the client never hangs.
         nursery.cancel_scope.cancel()
@@ -244,9 +268,22 @@ class Client:
             raise ConfigurationError(f"model must be a str, got {type(model).__name__}")
         return cfg.to_setup(model)
 
+    @property
+    def pool(self) -> ConnectionPool:
+        """The connection pool (warm spares and limits) of this open client."""
+        self._require_open()
+        assert self._pool is not None
+        return self._pool
+
+    async def prewarm(self, n: int) -> int:
+        """Open warm spare connections until *n* are idle (within ``max_connections``) and
+        wait for them; returns how many are idle. Spares take connection set-up out of the
+        time to first chunk of the next streams."""
+        return await self.pool.prewarm(n)
+
     async def connect(self) -> LiveConnection:
         """Open one connection (TCP, TLS, WebSocket upgrade; no setup yet) in the client's
-        nursery. The caller must ``aclose()`` it."""
+        nursery, bypassing the pool. The caller must ``aclose()`` it."""
         nursery = self._require_open()
         conn = LiveConnection(self.endpoint, self._headers, self.connection_options)
         started: LiveConnection = await nursery.start(conn.run)
@@ -258,26 +295,48 @@ class Client:
         model: str,
         config: LiveConfig | Mapping[str, Any] | None = None,
         *,
+        reconnect: bool | ReconnectPolicy = False,
         resume_handle: str | None = None,
     ) -> AsyncIterator[LiveStream]:
         """Open a Live session on *model*; yields a :class:`LiveStream` once the server has
         answered ``setupComplete``.
 
-        ``resume_handle`` resumes an earlier session (everything but the model may change).
-        On leaving the block, queued messages are flushed, the connection is closed with 1000
-        and every task of the stream has finished.
+        ``reconnect=True`` (or a :class:`ReconnectPolicy`) turns on session resumption with
+        goAway handover and bounded re-dial after a resumable drop; each handover is yielded
+        as a :class:`SessionResumed` event. ``resume_handle`` resumes an earlier session by
+        hand (everything but the model may change). On leaving the block, queued messages are
+        flushed, the connection is closed with 1000 and every task of the stream has finished.
         """
         _require_trio("client.stream()")
+        if reconnect is True:
+            policy: ReconnectPolicy | None = ReconnectPolicy()
+        elif reconnect is False or reconnect is None:
+            policy = None
+        elif isinstance(reconnect, ReconnectPolicy):
+            policy = reconnect
+        else:
+            raise ConfigurationError("reconnect must be a bool or a ReconnectPolicy")
         setup = self.build_setup(model, config, resume_handle=resume_handle)
+        if policy is not None and setup.session_resumption is None:
+            setup = attrs.evolve(setup, session_resumption=SessionResumptionConfig())
         nursery = self._require_open()
-        conn = await self.connect()
-        stream = LiveStream(conn, setup, self.stream_options)
+        pool = self.pool
+        conn = await pool.checkout()
+        stream = LiveStream(
+            conn,
+            setup,
+            self.stream_options,
+            reconnect=policy,
+            checkout=pool.checkout,
+            release=pool.release,
+        )
         try:
             await stream._handshake()
             await nursery.start(stream._run)
         except BaseException:
             with trio.CancelScope(shield=True):
                 await conn.aclose(1000)
+                pool.release(conn)
             raise
         try:
             yield stream
@@ -371,7 +430,7 @@ class Model:
     @contextlib.asynccontextmanager
     async def stream_generate_content(
         self, request: Request, *, config: LiveConfig | Mapping[str, Any] | None = None
-    ) -> AsyncIterator[AsyncIterator[ServerMessage]]:
+    ) -> AsyncIterator[AsyncIterator[StreamEvent]]:
         """Send one request and yield an async iterator over the chunks of the reply (every
         server message of that one model turn). The session is closed on leaving the block."""
         message, request_config = _request_to_message(request)

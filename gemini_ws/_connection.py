@@ -136,6 +136,8 @@ class LiveConnection:
         self.opened_at: float | None = None
         #: The newest resumption handle known on this connection (set by the stream).
         self.resume_handle: str | None = None
+        #: True when the pool handed this connection out as a warm spare.
+        self.was_spare = False
 
     def __repr__(self) -> str:
         return f"<LiveConnection {self.endpoint.url} {self._state}>"

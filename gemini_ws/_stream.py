@@ -19,7 +19,10 @@ send or receive, as the same error either way.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+import math
+import random
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import attrs
@@ -29,8 +32,12 @@ from ._buffer import ByteQueue
 from ._connection import ConnectionStatistics, LiveConnection
 from ._errors import (
     ConfigurationError,
+    ConnectionLostError,
     GeminiWSError,
     ProtocolError,
+    ServerClosedError,
+    SetupRejectedError,
+    SetupTimeoutError,
     StreamClosedError,
 )
 from ._types import (
@@ -42,10 +49,12 @@ from ._types import (
     ContextUpdate,
     FunctionResponse,
     GoAway,
+    LiveConfig,
     Part,
     RealtimeInput,
     ServerContent,
     ServerMessage,
+    SessionResumptionConfig,
     SessionResumptionUpdate,
     Setup,
     SetupComplete,
@@ -58,7 +67,14 @@ from ._types import (
 )
 from ._wire import decode, encode
 
-__all__ = ["LiveStream", "StreamOptions", "StreamStatistics"]
+__all__ = [
+    "LiveStream",
+    "ReconnectPolicy",
+    "SessionResumed",
+    "StreamEvent",
+    "StreamOptions",
+    "StreamStatistics",
+]
 
 Direction = Literal["both", "receive", "send"]
 
@@ -74,6 +90,58 @@ class StreamOptions:
     send_buffer_bytes: int = 8 * 1024 * 1024
     setup_timeout: float = 30.0
     close_timeout: float = 3.0
+
+
+@attrs.frozen
+class ReconnectPolicy:
+    """How a stream with ``reconnect`` on survives goAway and dropped connections.
+
+    On ``goAway`` the stream waits (at most until ``time_left`` minus ``go_away_margin``) for the
+    model's turn to end and a fresh resumption handle, holds new sends, then moves the session
+    to a new connection (a warm spare when the pool has one). On a resumable drop it re-dials up
+    to ``max_attempts`` times with exponential backoff from ``initial_backoff`` to
+    ``max_backoff``, each delay jittered by up to ``jitter`` of itself.
+    """
+
+    max_attempts: int = attrs.field(default=5, validator=attrs.validators.ge(1))
+    initial_backoff: float = attrs.field(default=0.25, validator=attrs.validators.ge(0))
+    max_backoff: float = attrs.field(default=5.0, validator=attrs.validators.ge(0))
+    jitter: float = attrs.field(default=0.5, validator=attrs.validators.ge(0))
+    go_away_margin: float = attrs.field(default=1.0, validator=attrs.validators.ge(0))
+    #: Outgoing messages kept for replay after the newest handle, bounded in bytes.
+    replay_buffer_bytes: int = attrs.field(
+        default=8 * 1024 * 1024, validator=attrs.validators.gt(0)
+    )
+
+    def backoff(self, attempt: int) -> float:
+        """The jittered delay before re-dial number *attempt* (1-based)."""
+        base = min(self.max_backoff, self.initial_backoff * 2.0 ** (attempt - 1))
+        return float(base * (1 + self.jitter * random.random()))
+
+
+@attrs.frozen
+class SessionResumed:
+    """Yielded by a stream with ``reconnect`` on when its session moved to a new connection.
+
+    ``reason`` is ``"go_away"``, ``"connection_lost"`` or ``"reconfigure"``; ``gap`` is the time
+    in seconds during which nothing could be sent or received; ``replayed`` counts the client
+    messages sent again because the handle predates them; ``interrupted_turn`` is True when a
+    model turn was cut off by a drop (its partial reply will be generated again); ``error`` is
+    the error that caused a ``connection_lost`` handover.
+    """
+
+    reason: str
+    handle: str
+    attempts: int
+    gap: float
+    replayed: int
+    interrupted_turn: bool
+    warm: bool
+    error: GeminiWSError | None = None
+
+
+#: What a stream yields: every server message, plus :class:`SessionResumed` events.
+StreamEvent = ServerMessage | SessionResumed
 
 
 @attrs.frozen
@@ -96,6 +164,9 @@ class StreamStatistics:
     last_heartbeat_rtt: float | None
     turns_completed: int
     resume_handle: str | None
+    handovers: int
+    handover_gaps: tuple[float, ...]
+    replay_queued: int
     connection: ConnectionStatistics
 
     @property
@@ -108,6 +179,17 @@ class StreamStatistics:
 class _Outgoing:
     message: ClientMessage
     text: str
+    #: position of the message on its connection (setup is 0), for transparent resumption
+    index: int = 0
+    #: position in the whole stream
+    seq: int = 0
+
+
+@attrs.frozen
+class _Handover:
+    reason: str
+    error: GeminiWSError | None = None
+    setup: Setup | None = None
 
 
 def _ends_user_turn(message: ClientMessage) -> bool:
@@ -120,6 +202,17 @@ def _ends_user_turn(message: ClientMessage) -> bool:
     return isinstance(message, ToolResponse)
 
 
+def _resumable(error: GeminiWSError, after_go_away: bool) -> bool:
+    """Whether a session may be resumed after *error* (a drop, not a refusal)."""
+    if isinstance(error, ConnectionLostError):
+        return True
+    if isinstance(error, ServerClosedError) and not isinstance(error, SetupRejectedError):
+        if error.code in (1000, 1001, 1011, 1012, 1013, 1014):
+            return True
+        return after_go_away and error.code == 1008
+    return False
+
+
 class _TurnIterator:
     """Iterates the messages of one model turn; ends after the message with turnComplete."""
 
@@ -130,7 +223,7 @@ class _TurnIterator:
     def __aiter__(self) -> _TurnIterator:
         return self
 
-    async def __anext__(self) -> ServerMessage:
+    async def __anext__(self) -> StreamEvent:
         if self._done:
             raise StopAsyncIteration
         message = await self._stream.receive()
@@ -139,28 +232,67 @@ class _TurnIterator:
         return message
 
 
+Checkout = Callable[[], Awaitable[LiveConnection]]
+Release = Callable[[LiveConnection], None]
+
+
 class LiveStream:
     """One Live API session. Obtain it from ``async with client.stream(model) as s``.
 
     Send with the ``send_*`` methods (from any task), receive with ``async for msg in s``
     (every server message, across turns) or ``async for msg in s.turn()`` (until the end of
     the current model turn). ``pause()``, ``resume()`` and ``cancel()`` are flow control.
+    With ``reconnect`` on, goAway and resumable drops are handed over to a new connection and
+    announced by a :class:`SessionResumed` event in the message stream.
     """
 
-    def __init__(self, connection: LiveConnection, setup: Setup, options: StreamOptions) -> None:
+    def __init__(
+        self,
+        connection: LiveConnection,
+        setup: Setup,
+        options: StreamOptions,
+        *,
+        reconnect: ReconnectPolicy | None = None,
+        checkout: Checkout | None = None,
+        release: Release | None = None,
+    ) -> None:
         self._conn = connection
         self.setup = setup
         self.options = options
+        self._policy = reconnect
+        self._checkout = checkout
+        self._release = release
         self._outgoing: ByteQueue[_Outgoing] = ByteQueue(options.send_buffer_bytes)
-        self._incoming: ByteQueue[ServerMessage] = ByteQueue(options.receive_buffer_bytes)
+        self._incoming: ByteQueue[StreamEvent] = ByteQueue(options.receive_buffer_bytes)
         self._state = "setup"
         self._error: GeminiWSError | None = None
         self._cancelled = False
         self._in_flight: _Outgoing | None = None
+        self._write_idle = trio.Event()
+        self._write_idle.set()
         self._unsent: list[ClientMessage] = []
         self._tasks_scope: trio.CancelScope | None = None
+        self._conn_scope: trio.CancelScope | None = None
+        self._conn_nursery: trio.Nursery | None = None
         self._tasks_done = trio.Event()
         self._sender_done = trio.Event()
+        self._handover: _Handover | None = None
+        # delivery carried across a handover: a message being delivered when the old
+        # connection's tasks stopped, then the SessionResumed event
+        self._preface: list[tuple[StreamEvent, int]] = []
+        # resumption bookkeeping
+        self._replay: deque[_Outgoing] = deque()
+        self._replay_bytes = 0
+        self._replay_dropped = 0
+        self._seq = 0
+        self._conn_index = 0
+        self._open_turns: deque[int] = deque()  # seq of each turn-ending message not answered
+        self._covered_seq = 0
+        self._handle_fresh = False
+        self._quiet_wanted = False
+        self._handle_due = False  # a turn completed and its handle has not arrived yet
+        self._changed = trio.Event()
+        self._handovers: list[SessionResumed] = []
         # statistics
         self._sent = 0
         self._sent_bytes = 0
@@ -188,7 +320,8 @@ class LiveStream:
 
     @property
     def state(self) -> str:
-        """``setup``, ``open``, ``closing``, ``closed``, ``cancelled`` or ``failed``."""
+        """``setup``, ``open``, ``resuming``, ``closing``, ``closed``, ``cancelled`` or
+        ``failed``."""
         return self._state
 
     @property
@@ -198,7 +331,7 @@ class LiveStream:
 
     @property
     def go_away(self) -> GoAway | None:
-        """The ``goAway`` the server sent on this connection, if any."""
+        """The ``goAway`` the server sent on the current connection, if any."""
         return self._go_away
 
     @property
@@ -208,29 +341,40 @@ class LiveStream:
 
     @property
     def connection(self) -> LiveConnection:
-        """The connection under this stream."""
+        """The connection under this stream now (it changes on a handover)."""
         return self._conn
+
+    @property
+    def handovers(self) -> tuple[SessionResumed, ...]:
+        """Every handover this stream made, oldest first."""
+        return tuple(self._handovers)
 
     # --- lifetime (driven by Client.stream) ---------------------------------------------------
     async def _handshake(self) -> None:
-        """Send ``setup`` and wait for ``setupComplete`` (bounded by ``setup_timeout``)."""
-        from ._errors import ServerClosedError, SetupRejectedError, SetupTimeoutError
-
+        """Send ``setup`` and wait for ``setupComplete`` on the current connection."""
         t0 = trio.current_time()
+        await self._setup_connection(self._conn, self.setup)
+        self._setup_time = trio.current_time() - t0
+        self._state = "open"
+
+    async def _setup_connection(self, conn: LiveConnection, setup: Setup) -> None:
+        """Send *setup* on *conn* and wait for ``setupComplete`` (bounded)."""
         try:
             with trio.fail_after(self.options.setup_timeout):
-                await self._conn.send(encode(self.setup))
-                frame = await self._conn.receive()
+                await conn.send(encode(setup))
+                frame = await conn.receive()
         except trio.TooSlowError:
             raise SetupTimeoutError(
-                f"no setupComplete within {self.options.setup_timeout} s"
+                f"no setupComplete within {self.options.setup_timeout} s",
+                resume_handle=self._resume_handle,
             ) from None
         except ServerClosedError as exc:
             raise SetupRejectedError(
                 exc.code,
                 exc.reason,
-                message=f"the server rejected the setup for {self.setup.model} "
+                message=f"the server rejected the setup for {setup.model} "
                 f"(close code {exc.code})",
+                resume_handle=self._resume_handle,
             ) from None
         message = decode(frame)
         if not isinstance(message, SetupComplete):
@@ -239,35 +383,68 @@ class LiveStream:
                 f"{type(message).__name__}",
                 frame,
             )
-        self._setup_time = trio.current_time() - t0
-        self._state = "open"
+        self._conn_index = 0
+        self._go_away = None
 
     async def _run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """The stream's own nursery: the sender and the receiver. Never raises but Cancelled."""
+        """The stream's supervisor: serve the current connection with a sender and a receiver;
+        hand the session over when asked to. Never raises but Cancelled."""
         try:
             with trio.CancelScope() as scope:
                 self._tasks_scope = scope
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._sender)
-                    nursery.start_soon(self._receiver)
-                    task_status.started()
+                task_status.started()
+                while True:
+                    handover = await self._serve(self._conn)
+                    if handover is None:
+                        break
+                    try:
+                        await self._hand_over(handover)
+                    except GeminiWSError as exc:
+                        self._fail(exc)
+                        break
         finally:
             self._tasks_done.set()
 
+    async def _serve(self, conn: LiveConnection) -> _Handover | None:
+        """Run the sender and the receiver on *conn* until the stream ends or a handover is
+        requested (returned)."""
+        self._handover = None
+        self._sender_done = trio.Event()
+        async with trio.open_nursery() as nursery:
+            self._conn_scope = nursery.cancel_scope
+            self._conn_nursery = nursery
+            nursery.start_soon(self._sender, conn)
+            nursery.start_soon(self._receiver, conn)
+        self._conn_nursery = None
+        return self._handover
+
+    def _request_handover(self, handover: _Handover) -> None:
+        if self._handover is None:
+            self._handover = handover
+        if self._conn_scope is not None:
+            self._conn_scope.cancel()
+
     def _fail(self, error: GeminiWSError) -> None:
         """Record the first error; wake everybody; collect what was never sent."""
-        if self._error is None and self._state in ("open", "setup"):
+        self._note_change()
+        if self._error is None and self._state in ("open", "setup", "resuming"):
             self._error = error
             self._state = "failed"
         self._collect_unsent()
         self._outgoing.close(error)
         self._incoming.close(error)
+        if self._conn_scope is not None:
+            self._conn_scope.cancel()
 
     def _collect_unsent(self) -> None:
         # A message being written right now is accounted for by the sender itself.
         self._unsent.extend(item.message for item in self._outgoing.drain())
 
-    async def _sender(self) -> None:
+    def _note_change(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    async def _sender(self, conn: LiveConnection) -> None:
         try:
             while True:
                 try:
@@ -275,33 +452,107 @@ class LiveStream:
                 except (trio.EndOfChannel, trio.ClosedResourceError, GeminiWSError):
                     return
                 self._in_flight = item
-                if self._turn_started_at is None and _ends_user_turn(item.message):
+                self._write_idle = trio.Event()
+                ends_turn = _ends_user_turn(item.message)
+                if self._turn_started_at is None and ends_turn:
                     # stamped before the write: the reply may arrive before send() returns
                     self._turn_started_at = trio.current_time()
                 try:
-                    await self._conn.send(item.text)
+                    await conn.send(item.text)
                 except GeminiWSError as exc:
-                    self._unsent.append(item.message)
                     self._in_flight = None
-                    self._fail(exc)
+                    self._write_idle.set()
+                    if self._policy is not None and _resumable(exc, self._go_away is not None):
+                        # not known to have arrived: it goes first on the next connection
+                        self._outgoing.push_front(item, len(item.text))
+                        self._request_handover(_Handover("connection_lost", exc))
+                    else:
+                        self._unsent.append(item.message)
+                        self._fail(exc)
                     return
                 self._in_flight = None
+                self._write_idle.set()
                 self._sent += 1
                 self._sent_bytes += len(item.text)
+                self._conn_index += 1
+                if self._policy is not None:
+                    self._seq += 1
+                    item.index = self._conn_index
+                    item.seq = self._seq
+                    self._keep_for_replay(item)
+                    if ends_turn:
+                        self._open_turns.append(self._seq)
+                        self._handle_fresh = False
+                    self._note_change()
         finally:
-            if self._in_flight is not None:  # cancelled while writing: not known to be sent
-                self._unsent.append(self._in_flight.message)
-                self._in_flight = None
             self._sender_done.set()
+            if self._in_flight is not None:  # cancelled while writing: not known to be sent
+                if self._policy is not None and self._handover is not None:
+                    self._outgoing.push_front(self._in_flight, len(self._in_flight.text))
+                else:
+                    self._unsent.append(self._in_flight.message)
+                self._in_flight = None
+                self._write_idle.set()
 
-    async def _receiver(self) -> None:
-        conn = self._conn
+    def _keep_for_replay(self, item: _Outgoing) -> None:
+        policy = self._policy
+        assert policy is not None
+        self._replay.append(item)
+        self._replay_bytes += len(item.text)
+        while self._replay_bytes > policy.replay_buffer_bytes and len(self._replay) > 1:
+            old = self._replay.popleft()
+            self._replay_bytes -= len(old.text)
+            self._replay_dropped += 1
+
+    def _forget_covered(self, last_consumed_index: int | None) -> None:
+        """A new handle covers part of what we sent: drop it from the replay log."""
+        while self._replay:
+            item = self._replay[0]
+            if last_consumed_index is not None:
+                covered = item.index <= last_consumed_index
+            else:
+                covered = item.seq <= self._covered_seq
+            if not covered:
+                break
+            self._replay.popleft()
+            self._replay_bytes -= len(item.text)
+
+    async def _deliver(self, conn: LiveConnection, event: StreamEvent, size: int) -> bool:
+        """Queue *event* for the application; False when the stream is closing."""
         incoming = self._incoming
+        try:
+            incoming.put_nowait(event, size)
+        except trio.WouldBlock:
+            self._preface.insert(0, (event, size))  # kept if a handover interrupts us
+            conn.set_backpressure(True)
+            try:
+                await incoming.put(event, size)
+            except (trio.ClosedResourceError, GeminiWSError):
+                return False
+            finally:
+                conn.set_backpressure(False)
+            self._preface.remove((event, size))
+        except (trio.ClosedResourceError, GeminiWSError):
+            return False
+        return True
+
+    async def _receiver(self, conn: LiveConnection) -> None:
+        while self._preface:
+            event, size = self._preface.pop(0)
+            if not await self._deliver(conn, event, size):
+                return
         while True:
             try:
                 frame = await conn.receive()
             except GeminiWSError as exc:
-                self._fail(exc)
+                if (
+                    self._policy is not None
+                    and self._resume_handle is not None
+                    and _resumable(exc, self._go_away is not None)
+                ):
+                    self._request_handover(_Handover("connection_lost", exc))
+                else:
+                    self._fail(exc)
                 return
             try:
                 message = decode(frame)
@@ -312,17 +563,7 @@ class LiveStream:
                 return
             self._observe(message)
             size = len(frame)
-            try:
-                incoming.put_nowait(message, size)
-            except trio.WouldBlock:
-                conn.set_backpressure(True)
-                try:
-                    await incoming.put(message, size)
-                except (trio.ClosedResourceError, GeminiWSError):
-                    return
-                finally:
-                    conn.set_backpressure(False)
-            except (trio.ClosedResourceError, GeminiWSError):
+            if not await self._deliver(conn, message, size):
                 return
             self._received += 1
             self._received_bytes += size
@@ -338,19 +579,205 @@ class LiveStream:
             if message.turn_complete:
                 self._turns_completed += 1
                 self._turn_started_at = None
+                if self._open_turns:
+                    self._covered_seq = max(self._covered_seq, self._open_turns.popleft())
+                self._handle_due = True
+                if self._quiet_wanted and not self._open_turns:
+                    self._outgoing.pause("handover")  # before the app can start a new turn
+                self._note_change()
         elif isinstance(message, SessionResumptionUpdate):
             if message.resumable and message.new_handle:
                 self._resume_handle = message.new_handle
                 self._conn.resume_handle = message.new_handle
+                self._handle_due = False
+                if self._policy is not None:
+                    self._forget_covered(message.last_consumed_client_message_index)
+                    self._handle_fresh = not self._open_turns
+                    self._note_change()
         elif isinstance(message, GoAway):
             self._go_away = message
+            if (
+                self._policy is not None
+                and self._conn_nursery is not None
+                and self._checkout is not None
+            ):
+                self._conn_nursery.start_soon(self._watch_go_away, message)
+
+    async def _watch_go_away(self, go_away: GoAway) -> None:
+        """Hand over at the first quiet moment before the connection's time is up."""
+        policy = self._policy
+        assert policy is not None
+        time_left = go_away.time_left.total_seconds()
+        margin = min(policy.go_away_margin, time_left / 2)
+        await self._hand_over_when_quiet(
+            _Handover("go_away"), trio.current_time() + max(0.0, time_left - margin)
+        )
+
+    async def _hand_over_when_quiet(self, handover: _Handover, deadline: float) -> bool:
+        """Hand over at the first quiet moment before *deadline*: no model turn in progress
+        and a handle taken after the last one. Returns False when there is nothing to resume.
+
+        While a turn is in progress sends flow (a tool response may be what ends it); from the
+        moment a turn completes, new sends are held (the receiver closes the gate as it sees
+        ``turnComplete``), so the next handle covers everything sent. Past the deadline the
+        handover goes ahead with the newest handle, and what came after it is replayed."""
+        self._quiet_wanted = True
+        requested = False
+        try:
+            with trio.move_on_at(deadline):
+                while True:
+                    if self._open_turns:
+                        self._outgoing.resume("handover")
+                        await self._changed.wait()
+                        continue
+                    self._outgoing.pause("handover")
+                    await self._write_idle.wait()
+                    if self._open_turns:
+                        continue  # the message being written started a turn
+                    if self._handle_fresh:
+                        break
+                    if not self._handle_due:
+                        break  # no finished turn is waiting for its handle
+                    await self._changed.wait()
+            if self._resume_handle is None:
+                return False  # nothing to resume: a goAway stays a plain message
+            self._outgoing.pause("handover")
+            await self._write_idle.wait()
+            self._request_handover(handover)
+            requested = True
+            return True
+        finally:
+            self._quiet_wanted = False
+            if not requested:
+                self._outgoing.resume("handover")
+
+    async def reconfigure(self, config: LiveConfig | Mapping[str, Any]) -> SessionResumed:
+        """Change the session's configuration (system instruction, tools, anything but the
+        model) by resuming it on a new connection with a new ``setup``.
+
+        Needs a stream opened with ``reconnect`` on. Waits for the current model turn to end,
+        then hands over; returns the :class:`SessionResumed` event (also yielded in the
+        message stream). Bound the wait with ``trio.fail_after`` if needed.
+        """
+        if self._policy is None or self._checkout is None:
+            raise ConfigurationError(
+                "reconfigure() needs session resumption: open the stream with reconnect=True"
+            )
+        if isinstance(config, Mapping):
+            try:
+                config = LiveConfig(**dict(config))
+            except TypeError as exc:
+                raise ConfigurationError(f"invalid LiveConfig: {exc}") from None
+        if not isinstance(config, LiveConfig):
+            raise ConfigurationError(
+                f"config must be a LiveConfig or a dict, got {type(config).__name__}"
+            )
+        self._check_usable()
+        transparent = (
+            config.session_resumption.transparent
+            if config.session_resumption is not None
+            else None
+        )
+        setup = config.evolve(
+            session_resumption=SessionResumptionConfig(transparent=transparent)
+        ).to_setup(self.model)
+        done = len(self._handovers)
+        if not await self._hand_over_when_quiet(_Handover("reconfigure", setup=setup), math.inf):
+            raise ConfigurationError(
+                "reconfigure() needs a resumption handle, and the server has not sent one yet "
+                "(it sends them after model turns)"
+            )
+        while len(self._handovers) == done:
+            if self._error is not None or self._state in ("closed", "cancelled", "closing"):
+                raise self._closed_error()
+            await self._changed.wait()
+        return self._handovers[done]
+
+    async def _hand_over(self, handover: _Handover) -> None:
+        """Move the session to a new connection with the newest handle (see ReconnectPolicy)."""
+        policy = self._policy
+        handle = self._resume_handle
+        error = handover.error
+        if policy is None or self._checkout is None or handle is None:
+            raise error or ConnectionLostError("the session cannot be resumed")
+        self._outgoing.pause("handover")
+        self._state = "resuming"
+        started = trio.current_time()
+        interrupted = bool(self._open_turns)
+        old = self._conn
+        base = handover.setup or self.setup
+        transparent = (
+            base.session_resumption.transparent if base.session_resumption is not None else None
+        )
+        setup = attrs.evolve(
+            base,
+            session_resumption=SessionResumptionConfig(handle=handle, transparent=transparent),
+        )
+        attempt = 0
+        warm = False
+        while True:
+            attempt += 1
+            new: LiveConnection | None = None
+            try:
+                new = await self._checkout()
+                warm = new.was_spare
+                # The service refuses a resume while the session's old connection is open.
+                await self._retire(old)
+                await self._setup_connection(new, setup)
+                break
+            except BaseException as exc:
+                if new is not None:
+                    await self._retire(new)
+                if not isinstance(exc, GeminiWSError):
+                    raise
+                refused = isinstance(exc, SetupRejectedError) and exc.code in (1007, 1008)
+                if refused or attempt >= policy.max_attempts:
+                    raise ConnectionLostError(
+                        f"the session could not be resumed after {attempt} attempt(s): {exc}",
+                        resume_handle=handle,
+                    ) from exc
+                await trio.sleep(policy.backoff(attempt))
+        self._conn = new
+        new.resume_handle = handle
+        self.setup = attrs.evolve(base, session_resumption=setup.session_resumption)
+        # Messages sent after the handle was taken go again, first, in order.
+        replay = list(self._replay)
+        self._replay.clear()
+        self._replay_bytes = 0
+        for item in reversed(replay):
+            self._outgoing.push_front(item, len(item.text))
+        self._open_turns.clear()
+        self._handle_fresh = False
+        self._go_away = None
+        gap = trio.current_time() - started
+        event = SessionResumed(
+            reason=handover.reason,
+            handle=handle,
+            attempts=attempt,
+            gap=gap,
+            replayed=len(replay),
+            interrupted_turn=interrupted,
+            warm=warm,
+            error=error,
+        )
+        self._handovers.append(event)
+        self._preface.append((event, 0))
+        self._note_change()
+        self._state = "open"
+        self._outgoing.resume("handover")
+
+    async def _retire(self, conn: LiveConnection) -> None:
+        """Close *conn* (bounded, shielded) and give its slot back to the pool."""
+        await conn.aclose(1000)
+        if self._release is not None:
+            self._release(conn)
 
     async def _close(self, *, flush: bool) -> None:
         """End the stream: optionally flush queued messages, close with 1000, stop the tasks.
 
         Shielded and bounded by ``close_timeout`` (twice at most: flush, then close)."""
         with trio.CancelScope(shield=True):
-            if self._state in ("open", "setup"):
+            if self._state in ("open", "setup", "resuming"):
                 self._state = "closing"
             if flush and self._error is None and not self._cancelled:
                 self._outgoing.resume()
@@ -359,10 +786,10 @@ class LiveStream:
                     await self._sender_done.wait()
             self._collect_unsent()
             self._outgoing.close(StreamClosedError("the stream is closed"))
-            await self._conn.aclose(1000)
             if self._tasks_scope is not None:
                 self._tasks_scope.cancel()
                 await self._tasks_done.wait()
+            await self._retire(self._conn)
             await self._conn.wait_closed()
             self._incoming.close(self._closed_error())
             if self._state == "closing":
@@ -385,7 +812,7 @@ class LiveStream:
             raise self._error
 
     # --- receiving -------------------------------------------------------------------------
-    async def receive(self) -> ServerMessage:
+    async def receive(self) -> StreamEvent:
         """The next server message, in order, waiting while none is there or while paused.
 
         Raises the error that ended the stream once every message received before it has
@@ -400,17 +827,17 @@ class LiveStream:
         except (trio.EndOfChannel, trio.ClosedResourceError):
             raise self._closed_error() from None
 
-    def __aiter__(self) -> AsyncIterator[ServerMessage]:
+    def __aiter__(self) -> AsyncIterator[StreamEvent]:
         return self
 
-    async def __anext__(self) -> ServerMessage:
+    async def __anext__(self) -> StreamEvent:
         return await self.receive()
 
-    def turn(self) -> AsyncIterator[ServerMessage]:
+    def turn(self) -> AsyncIterator[StreamEvent]:
         """Iterate the messages of the current model turn; ends after ``turnComplete``."""
         return _TurnIterator(self)
 
-    async def receive_turn(self) -> list[ServerMessage]:
+    async def receive_turn(self) -> list[StreamEvent]:
         """Collect and return every message of the current model turn."""
         return [message async for message in self.turn()]
 
@@ -542,7 +969,7 @@ class LiveStream:
         Idempotent; ``direction`` may be ``"receive"`` or ``"send"`` to pause one side."""
         receive, send = self._directions(direction)
         await trio.lowlevel.checkpoint()
-        if receive and not self._incoming.paused:
+        if receive and not self._incoming.paused_by("user"):
             self._incoming.pause()
             self._paused_since = trio.current_time()
         if send:
@@ -552,7 +979,7 @@ class LiveStream:
         """Deliver and send everything held by ``pause()``, in order. Idempotent."""
         receive, send = self._directions(direction)
         await trio.lowlevel.checkpoint()
-        if receive and self._incoming.paused:
+        if receive and self._incoming.paused_by("user"):
             self._incoming.resume()
             self._note_resumed()
         if send:
@@ -566,7 +993,7 @@ class LiveStream:
     @property
     def paused(self) -> bool:
         """True while either direction is paused."""
-        return self._incoming.paused or self._outgoing.paused
+        return self._incoming.paused_by("user") or self._outgoing.paused_by("user")
 
     async def cancel(self) -> tuple[ClientMessage, ...]:
         """End the stream now, from any state: close with 1000 (bounded, shielded), discard
@@ -602,14 +1029,17 @@ class LiveStream:
             queued_to_send=len(self._outgoing),
             queued_to_deliver=len(self._incoming),
             bytes_queued_to_deliver=self._incoming.nbytes,
-            paused_receive=self._incoming.paused,
-            paused_send=self._outgoing.paused,
+            paused_receive=self._incoming.paused_by("user"),
+            paused_send=self._outgoing.paused_by("user"),
             time_paused=paused,
             time_to_setup_complete=self._setup_time,
             time_to_first_chunk=tuple(self._first_chunk),
             last_heartbeat_rtt=conn.last_heartbeat_rtt,
             turns_completed=self._turns_completed,
             resume_handle=self._resume_handle,
+            handovers=len(self._handovers),
+            handover_gaps=tuple(h.gap for h in self._handovers),
+            replay_queued=len(self._replay),
             connection=conn,
         )
 

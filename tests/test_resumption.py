@@ -1,0 +1,207 @@
+"""Session resumption: goAway handover, re-dial after a drop, manual resume, reconfigure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import trio
+
+from gemini_ws import (
+    Client,
+    ConnectionLostError,
+    GoAway,
+    LiveConfig,
+    ReconnectPolicy,
+    ServerContent,
+    ServerInternalError,
+    SessionResumed,
+)
+from gemini_ws.testing import Fault, open_fake_server
+
+from .conftest import TEST_KEY
+
+MODEL = "gemini-3.1-flash-live-preview"
+TEXT = LiveConfig(response_modalities=["TEXT"])
+FAST = ReconnectPolicy(initial_backoff=0.01, max_backoff=0.05)
+
+
+def live_connection(server: Any) -> Any:
+    """The fake-server connection that carries a session right now."""
+    return [c for c in server.connections if c.setup is not None][-1]
+
+
+async def next_reply(s: Any, events: list[SessionResumed]) -> str:
+    """The text of the next model turn; SessionResumed events seen on the way are kept."""
+    text = ""
+    async for msg in s:
+        if isinstance(msg, SessionResumed):
+            events.append(msg)
+        elif isinstance(msg, ServerContent):
+            text += msg.text
+            if msg.turn_complete:
+                return text
+    raise AssertionError("the stream ended")
+
+
+async def test_twenty_turns_across_five_go_aways_lose_and_duplicate_nothing() -> None:
+    events: list[SessionResumed] = []
+    replies: list[str] = []
+    async with open_fake_server(api_key=TEST_KEY, chunk_count=4) as server:
+        async with Client(api_key=TEST_KEY, base_url=server.url, pool_size=1) as client:
+            with trio.fail_after(30):
+                async with client.stream(MODEL, config=TEXT, reconnect=FAST) as s:
+                    for i in range(20):
+                        await s.send_text(f"turn {i}")
+                        replies.append(await next_reply(s, events))
+                        if i % 4 == 3:
+                            live_connection(server).go_away(2.0)
+                    while len(events) < 5:
+                        msg = await s.receive()
+                        if isinstance(msg, SessionResumed):
+                            events.append(msg)
+                    stats = s.statistics()
+        sessions = {c.session for c in server.connections if c.setup is not None}
+    assert replies == [f"You said: turn {i}" for i in range(20)]
+    assert [e.reason for e in events] == ["go_away"] * 5
+    assert all(e.replayed == 0 and not e.interrupted_turn for e in events)
+    assert sum(e.warm for e in events) >= 1, "a warm spare served at least one handover"
+    assert stats.handovers == 5
+    assert len(sessions) == 1, "one conversation, carried over six connections"
+
+
+async def test_sends_during_a_handover_go_out_on_the_new_connection() -> None:
+    events: list[SessionResumed] = []
+    async with open_fake_server(api_key=TEST_KEY, chunk_count=2) as server:
+        async with Client(api_key=TEST_KEY, base_url=server.url) as client:
+            with trio.fail_after(15):
+                async with client.stream(MODEL, config=TEXT, reconnect=FAST) as s:
+                    await s.send_text("before")
+                    assert await next_reply(s, events) == "You said: before"
+                    old = live_connection(server)
+                    old.go_away(2.0)
+                    goaway = await s.receive()
+                    while not isinstance(goaway, GoAway):
+                        goaway = await s.receive()
+                    # queued at once; they must arrive, once each, after the handover
+                    await s.send_content("queued 0", turn_complete=False)
+                    await s.send_content("queued 1", turn_complete=False)
+                    await s.send_text("queued 2")
+                    reply = await next_reply(s, events)
+    assert reply == "You said: queued 0 queued 1 queued 2"
+    assert len(events) == 1
+    new = [c for c in server.connections if c.setup is not None][-1]
+    texts = [
+        m["clientContent"]["turns"][0]["parts"][0]["text"]
+        for m in new.received
+        if "clientContent" in m
+    ]
+    assert texts == ["queued 0", "queued 1", "queued 2"]
+    assert len([m for m in old.received if "clientContent" in m]) == 1
+
+
+async def test_drop_mid_turn_is_handed_over_and_the_turn_replayed() -> None:
+    events: list[SessionResumed] = []
+    async with open_fake_server(api_key=TEST_KEY, chunk_count=3) as server:
+        # setup is client message 1, the first turn 2, the second turn 3: drop on it
+        server.inject(Fault.abort(on_client_message=3))
+        async with Client(api_key=TEST_KEY, base_url=server.url) as client:
+            with trio.fail_after(15):
+                async with client.stream(MODEL, config=TEXT, reconnect=FAST) as s:
+                    await s.send_text("first")
+                    assert await next_reply(s, events) == "You said: first"
+                    await s.send_text("second")
+                    assert await next_reply(s, events) == "You said: second"
+                    await s.send_text("third")
+                    assert await next_reply(s, events) == "You said: third"
+    (event,) = events
+    assert event.reason == "connection_lost"
+    assert isinstance(event.error, ConnectionLostError)
+    assert event.replayed == 1 and event.interrupted_turn
+    history = [c.session for c in server.connections if c.setup is not None]
+    assert history[0] is history[1]
+
+
+async def test_drop_with_failing_redials_raises_connection_lost_with_handle() -> None:
+    async with open_fake_server(api_key=TEST_KEY, chunk_count=2) as server:
+        server.inject(Fault.abort(on_client_message=3))
+        policy = ReconnectPolicy(max_attempts=3, initial_backoff=0.01, max_backoff=0.02)
+        async with Client(api_key=TEST_KEY, base_url=server.url) as client:
+            with trio.fail_after(15):
+                async with client.stream(MODEL, config=TEXT, reconnect=policy) as s:
+                    await s.send_text("first")
+                    await next_reply(s, [])
+                    while s.resume_handle is None:
+                        await s.receive()
+                    handle = s.resume_handle
+                    server.inject(Fault.reject_upgrade(503), connections=None)
+                    await s.send_text("second")
+                    with pytest.raises(ConnectionLostError) as info:
+                        await next_reply(s, [])
+    assert info.value.resume_handle == handle
+    assert "3 attempt" in str(info.value)
+    assert sum(1 for c in server.connections if c.rejected_status == 503) == 3
+
+
+async def test_refused_handle_is_not_retried() -> None:
+    async with open_fake_server(api_key=TEST_KEY, chunk_count=2) as server:
+        server.inject(Fault.abort(on_client_message=3))
+        async with Client(api_key=TEST_KEY, base_url=server.url) as client:
+            with trio.fail_after(15):
+                async with client.stream(MODEL, config=TEXT, reconnect=FAST) as s:
+                    await s.send_text("first")
+                    await next_reply(s, [])
+                    while s.resume_handle is None:
+                        await s.receive()
+                    server.expire_handles()
+                    await s.send_text("second")
+                    with pytest.raises(ConnectionLostError, match="1 attempt"):
+                        await next_reply(s, [])
+
+
+async def test_without_reconnect_go_away_is_a_message_and_the_error_carries_the_handle() -> None:
+    async with open_fake_server(api_key=TEST_KEY, chunk_count=2) as server:
+        async with Client(api_key=TEST_KEY, base_url=server.url) as client:
+            with trio.fail_after(15):
+                config = LiveConfig(response_modalities=["TEXT"], session_resumption={})
+                async with client.stream(MODEL, config=config) as s:
+                    await s.send_text("hello")
+                    await next_reply(s, [])
+                    while s.resume_handle is None:
+                        await s.receive()
+                    live_connection(server).go_away(0.2)
+                    got_go_away = False
+                    with pytest.raises(ServerInternalError) as info:
+                        async for msg in s:
+                            got_go_away |= isinstance(msg, GoAway)
+                    assert got_go_away and s.go_away is not None
+                    assert s.go_away.time_left.total_seconds() == pytest.approx(0.2)
+    assert info.value.resume_handle == s.resume_handle
+
+
+async def test_reconfigure_changes_the_system_instruction_keeping_history() -> None:
+    async with open_fake_server(api_key=TEST_KEY, chunk_count=2) as server:
+        async with Client(api_key=TEST_KEY, base_url=server.url) as client:
+            with trio.fail_after(15):
+                async with client.stream(MODEL, config=TEXT, reconnect=FAST) as s:
+                    await s.send_text("hello")
+                    await next_reply(s, [])
+                    event = await s.reconfigure(
+                        LiveConfig(response_modalities=["TEXT"], system_instruction="Be brief.")
+                    )
+                    await s.send_text("again")
+                    events: list[SessionResumed] = []
+                    assert await next_reply(s, events) == "You said: again"
+    assert event.reason == "reconfigure" and events == [event]
+    first, second = [c for c in server.connections if c.setup is not None]
+    assert second.setup["systemInstruction"]["parts"][0]["text"] == "Be brief."
+    assert second.setup["sessionResumption"]["handle"]
+    assert first.session is second.session
+
+
+async def test_reconfigure_needs_reconnect(client: Client) -> None:
+    from gemini_ws import ConfigurationError
+
+    async with client.stream(MODEL, config=TEXT) as s:
+        with pytest.raises(ConfigurationError, match="reconnect=True"):
+            await s.reconfigure(TEXT)
