@@ -113,6 +113,7 @@ class ConnectionPool:
         self._connecting = 0
         self._spares_connecting = 0
         self._waiters: deque[_Waiter] = deque()
+        self._spare_done = trio.Event()
         self._closed = False
         self._warm = 0
         self._cold = 0
@@ -260,36 +261,36 @@ class ConnectionPool:
             self._nursery.start_soon(self._open_spare)
 
     async def _open_spare(self) -> None:
+        conn: LiveConnection | None = None
         try:
             conn = await self._open()
         except GeminiWSError as exc:
             self._spare_failures += 1
             logger.debug("a spare connection failed to open: %s", exc)
-            return
         finally:
             self._connecting -= 1
             self._spares_connecting -= 1
+            if conn is not None:
+                if self._closed:
+                    self._close_later(conn)
+                else:
+                    self._idle.append((conn, trio.current_time()))
             self._wake_head()
-        if self._closed:
-            await conn.aclose()
-            return
-        self._idle.append((conn, trio.current_time()))
-        self._wake_head()
+            self._spare_done.set()
+            self._spare_done = trio.Event()
 
     async def prewarm(self, n: int) -> int:
-        """Open spares until *n* are idle (within ``max_connections``); wait for them.
-        Returns how many spares are idle afterwards."""
+        """Open spares until *n* are idle (within ``max_connections``) and wait for every spare
+        being opened. Returns how many spares are idle afterwards."""
         if not isinstance(n, int) or n < 0:
             raise ConfigurationError(f"prewarm needs an int >= 0, got {n!r:.40}")
         self._expire()
-        missing = n - len(self._idle) - self._spares_connecting
-        async with trio.open_nursery() as nursery:
-            for _ in range(max(0, missing)):
-                if not self._has_room():
-                    break
-                self._connecting += 1
-                self._spares_connecting += 1
-                nursery.start_soon(self._open_spare)
+        while len(self._idle) + self._spares_connecting < n and self._has_room():
+            self._connecting += 1
+            self._spares_connecting += 1
+            self._nursery.start_soon(self._open_spare)
+        while self._spares_connecting:
+            await self._spare_done.wait()
         return len(self._idle)
 
     async def aclose(self) -> None:
