@@ -38,8 +38,8 @@ import trio
 
 from ._client import Client
 from ._errors import GeminiWSError, SetupRejectedError
-from ._stream import LiveStream, StreamStatistics
-from ._types import FunctionCall, LiveConfig, ServerContent, ServerMessage, ToolCall
+from ._stream import LiveStream, SessionResumed, StreamStatistics
+from ._types import FunctionCall, GoAway, LiveConfig, ServerContent, ServerMessage, ToolCall
 
 __all__ = ["DEFAULT_MODEL", "main"]
 
@@ -170,6 +170,7 @@ async def _open_client(
     *,
     chunk_interval: float,
     heartbeat_interval: float | None = 20.0,
+    pool_size: int = 0,
 ) -> AsyncIterator[tuple[Client, str]]:
     """A Client for the backend the options choose, and a description of that backend.
 
@@ -190,6 +191,7 @@ async def _open_client(
             base_url=args.base_url,
             ssl_context=ssl_context,
             heartbeat_interval=heartbeat_interval,
+            pool_size=pool_size,
         ) as client:
             yield client, where
         return
@@ -200,6 +202,7 @@ async def _open_client(
             base_url=args.base_url,
             ssl_context=ssl_context,
             heartbeat_interval=heartbeat_interval,
+            pool_size=pool_size,
         ) as client:
             yield client, f"the server at {args.base_url}"
         return
@@ -209,10 +212,12 @@ async def _open_client(
     interval = args.fake_chunk_interval if args.fake_chunk_interval is not None else chunk_interval
     async with open_fake_server(chunk_interval=interval, close_timeout=1.0) as server:
         ui.progress("connecting...")
+        args.fake_server = server  # the demo uses it to send a goAway
         async with Client(
             api_key=server.api_key,
             base_url=server.url,
             heartbeat_interval=heartbeat_interval,
+            pool_size=pool_size,
         ) as client:
             yield (
                 client,
@@ -394,9 +399,9 @@ async def _run_demo(args: argparse.Namespace, ui: _UI) -> int:
     pause_for = 3.0 if args.live else 0.5
     clock = _ChunkClock()
     async with _open_client(
-        args, ui, chunk_interval=0.05, heartbeat_interval=0.5
+        args, ui, chunk_interval=0.05, heartbeat_interval=0.5, pool_size=1
     ) as (client, where):
-        async with client.stream(args.model, config=config) as s:
+        async with client.stream(args.model, config=config, reconnect=True) as s:
             setup = s.statistics().time_to_setup_complete
             ui.line(f"Connected to {where}.")
             kind = "AUDIO replies shown as their transcription" if audio else "TEXT replies"
@@ -430,7 +435,10 @@ async def _run_demo(args: argparse.Namespace, ui: _UI) -> int:
             ui.line("[resumed: the held messages are delivered, in order]")
             await _stream_turn(s, ui, audio, None)  # arrival times are the pause's, not the net's
 
-            ui.line("\n4. Cancel in the middle of a reply")
+            ui.line("\n4. A goAway handover: the session moves to a new connection")
+            await _demo_go_away(args, s, ui, audio, clock)
+
+            ui.line("\n5. Cancel in the middle of a reply")
             prompt = "Count slowly from one to twenty."
             ui.line(f"you: {prompt}")
             await s.send_realtime_text(prompt)
@@ -447,6 +455,35 @@ async def _run_demo(args: argparse.Namespace, ui: _UI) -> int:
             stats = s.statistics()
     _print_table(ui, stats, clock, where)
     return EXIT_OK
+
+
+async def _demo_go_away(
+    args: argparse.Namespace, s: LiveStream, ui: _UI, audio: bool, clock: _ChunkClock
+) -> None:
+    fake = getattr(args, "fake_server", None)
+    if fake is None:
+        ui.line("[skipped: the real service sends goAway only after about ten minutes]")
+        return
+    live = [c for c in fake.connections if c.setup is not None][-1]
+    live.go_away(5.0)
+    ui.progress("waiting for the goAway and the handover...")
+    async for message in s:
+        if isinstance(message, GoAway):
+            ui.line(
+                f"[goAway: the server will close this connection in "
+                f"{message.time_left.total_seconds():g} s]"
+            )
+        elif isinstance(message, SessionResumed):
+            source = "a warm spare" if message.warm else "a new connection"
+            ui.line(
+                f"[session resumed on {source} with the newest handle: nothing could be "
+                f"delivered for {_ms(message.gap)}; {message.replayed} message(s) replayed]"
+            )
+            break
+    prompt = "Do you still remember what I asked first?"
+    ui.line(f"you: {prompt}")
+    await s.send_realtime_text(prompt)
+    await _stream_turn(s, ui, audio, clock)
 
 
 def _print_table(ui: _UI, stats: StreamStatistics, clock: _ChunkClock, where: str) -> None:
@@ -477,10 +514,14 @@ def _print_table(ui: _UI, stats: StreamStatistics, clock: _ChunkClock, where: st
         ),
         ("chunk latency p50 / p99", latency),
         ("heartbeat RTT", heartbeat),
-        ("messages sent / received", f"{conn.messages_sent} / {conn.messages_received}"),
+        ("messages sent / received", f"{stats.messages_sent} / {stats.messages_received}"),
         (
             "bytes sent / received",
-            f"{_size(conn.bytes_sent)} / {_size(conn.bytes_received)} (WebSocket payloads)",
+            f"{_size(stats.bytes_sent)} / {_size(stats.bytes_received)} (WebSocket payloads)",
+        ),
+        (
+            "goAway handovers",
+            ", ".join(f"{_ms(g)} gap" for g in stats.handover_gaps) or "none",
         ),
         ("turns completed", str(stats.turns_completed)),
         ("time paused", f"{stats.time_paused:.2f} s"),

@@ -202,6 +202,11 @@ def _ends_user_turn(message: ClientMessage) -> bool:
     return isinstance(message, ToolResponse)
 
 
+def _starts_model_turn(message: ClientMessage) -> bool:
+    """Whether *message* asks the model for a new turn (a tool response continues one)."""
+    return not isinstance(message, ToolResponse) and _ends_user_turn(message)
+
+
 def _resumable(error: GeminiWSError, after_go_away: bool) -> bool:
     """Whether a session may be resumed after *error* (a drop, not a refusal)."""
     if isinstance(error, ConnectionLostError):
@@ -453,8 +458,7 @@ class LiveStream:
                     return
                 self._in_flight = item
                 self._write_idle = trio.Event()
-                ends_turn = _ends_user_turn(item.message)
-                if self._turn_started_at is None and ends_turn:
+                if self._turn_started_at is None and _ends_user_turn(item.message):
                     # stamped before the write: the reply may arrive before send() returns
                     self._turn_started_at = trio.current_time()
                 try:
@@ -480,7 +484,7 @@ class LiveStream:
                     item.index = self._conn_index
                     item.seq = self._seq
                     self._keep_for_replay(item)
-                    if ends_turn:
+                    if _starts_model_turn(item.message):
                         self._open_turns.append(self._seq)
                         self._handle_fresh = False
                     self._note_change()
@@ -581,6 +585,10 @@ class LiveStream:
                 self._turn_started_at = None
                 if self._open_turns:
                     self._covered_seq = max(self._covered_seq, self._open_turns.popleft())
+                else:
+                    # a turn the server started itself (voice activity detection on streamed
+                    # audio): it consumed what we had sent
+                    self._covered_seq = self._seq
                 self._handle_due = True
                 if self._quiet_wanted and not self._open_turns:
                     self._outgoing.pause("handover")  # before the app can start a new turn

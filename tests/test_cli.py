@@ -120,6 +120,10 @@ def test_demo_runs_the_scripted_session_and_prints_its_table() -> None:
     assert 'Tool results: get_time={"time":' in out
     assert "arrived meanwhile and are held" in out
     assert "You said: Tell me a short fact about the sea." in out
+    assert "[goAway: the server will close this connection in 5 s]" in out
+    assert "[session resumed on a warm spare with the newest handle" in out
+    assert "0 message(s) replayed]" in out
+    assert "You said: Do you still remember what I asked first?" in out
     assert "reported 1 queued message(s) that were never sent" in out
     table = out[out.index("\nStatistics\n") :]
     for row in (
@@ -129,6 +133,7 @@ def test_demo_runs_the_scripted_session_and_prints_its_table() -> None:
         "inter-arrival",
         "heartbeat RTT",
         "bytes sent / received",
+        "goAway handovers",
     ):
         assert row in table
     assert "Traceback" not in result.stderr

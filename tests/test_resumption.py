@@ -16,6 +16,7 @@ from gemini_ws import (
     ServerContent,
     ServerInternalError,
     SessionResumed,
+    ToolCall,
 )
 from gemini_ws.testing import Fault, open_fake_server
 
@@ -205,3 +206,30 @@ async def test_reconfigure_needs_reconnect(client: Client) -> None:
     async with client.stream(MODEL, config=TEXT) as s:
         with pytest.raises(ConfigurationError, match="reconnect=True"):
             await s.reconfigure(TEXT)
+
+
+async def test_go_away_after_a_tool_call_turn_replays_nothing() -> None:
+    """A tool response continues the model's turn; it must not look like a new turn that
+    the next handle would not cover."""
+    config = LiveConfig(
+        response_modalities=["TEXT"],
+        tools=[{"function_declarations": [{"name": "get_time"}]}],
+    )
+    events: list[SessionResumed] = []
+    async with open_fake_server(api_key=TEST_KEY, chunk_count=2) as server:
+        async with Client(api_key=TEST_KEY, base_url=server.url) as client:
+            with trio.fail_after(15):
+                async with client.stream(MODEL, config=config, reconnect=FAST) as s:
+                    await s.send_text("call get_time")
+                    async for msg in s.turn():
+                        if isinstance(msg, ToolCall):
+                            await s.send_tool_response(msg, {"get_time": "noon"})
+                    live_connection(server).go_away(2.0)
+                    await s.send_text("after")
+                    assert await next_reply(s, events) == "You said: after"
+                    while not events:
+                        msg = await s.receive()
+                        if isinstance(msg, SessionResumed):
+                            events.append(msg)
+    (event,) = events
+    assert event.replayed == 0 and not event.interrupted_turn
