@@ -36,7 +36,13 @@ from ._errors import (
     ServerInternalError,
     StreamClosedError,
 )
-from ._transport import Endpoint, open_websocket_stream, translate_reader_error
+from ._transport import (
+    Endpoint,
+    MessageTap,
+    Sink,
+    open_websocket_stream,
+    translate_reader_error,
+)
 
 __all__ = ["ConnectionOptions", "ConnectionStatistics", "LiveConnection", "error_for_close"]
 
@@ -112,6 +118,7 @@ class LiveConnection:
         self._headers = tuple(headers)
         self.options = options
         self._ws: trio_websocket.WebSocketConnection | None = None
+        self._tap: MessageTap | None = None
         self._stream: trio.abc.Stream | None = None
         self._state = "new"
         self._error: GeminiWSError | None = None
@@ -169,7 +176,7 @@ class LiveConnection:
                 self._cancel_scope = inner.cancel_scope
                 try:
                     with trio.fail_after(self.options.connect_timeout):
-                        self._ws, self._stream = await open_websocket_stream(
+                        self._ws, self._stream, self._tap = await open_websocket_stream(
                             inner,
                             self.endpoint,
                             headers=self._headers,
@@ -285,6 +292,36 @@ class LiveConnection:
         self._messages_received += 1
         self._bytes_received += len(message)
         return message
+
+    def receive_nowait(self) -> str | bytes | None:
+        """A message already waiting in trio-websocket's queue, or None."""
+        ws = self._ws
+        if ws is None:
+            return None
+        try:
+            message = ws._recv_channel.receive_nowait()
+        except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+            return None
+        self._messages_received += 1
+        self._bytes_received += len(message)
+        return message
+
+    def set_sink(self, sink: Sink | None) -> None:
+        """Hand every further message straight to *sink* (run in the reader task) instead of
+        queueing it for :meth:`receive`; ``None`` restores queueing. :meth:`receive` still
+        raises the error that ends the connection."""
+        if self._tap is None:
+            return
+        if sink is None:
+            self._tap.sink = None
+            return
+
+        async def counting(message: str | bytes) -> None:
+            self._messages_received += 1
+            self._bytes_received += len(message)
+            await sink(message)
+
+        self._tap.sink = counting
 
     # --- heartbeat ---------------------------------------------------------------------------
     def set_backpressure(self, active: bool) -> None:

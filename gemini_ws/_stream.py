@@ -19,6 +19,7 @@ send or receive, as the same error either way.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 from collections import deque
@@ -285,6 +286,8 @@ class LiveStream:
         # delivery carried across a handover: a message being delivered when the old
         # connection's tasks stopped, then the SessionResumed event
         self._preface: list[tuple[StreamEvent, int]] = []
+        # the wait of a delivery blocked on a full receive buffer (in the reader task)
+        self._delivery_scope: trio.CancelScope | None = None
         # resumption bookkeeping
         self._replay: deque[_Outgoing] = deque()
         self._replay_bytes = 0
@@ -428,6 +431,8 @@ class LiveStream:
             self._handover = handover
         if self._conn_scope is not None:
             self._conn_scope.cancel()
+        if self._delivery_scope is not None:
+            self._delivery_scope.cancel()
 
     def _fail(self, error: GeminiWSError) -> None:
         """Record the first error; wake everybody; collect what was never sent."""
@@ -440,6 +445,8 @@ class LiveStream:
         self._incoming.close(error)
         if self._conn_scope is not None:
             self._conn_scope.cancel()
+        if self._delivery_scope is not None:
+            self._delivery_scope.cancel()
 
     def _collect_unsent(self) -> None:
         # A message being written right now is accounted for by the sender itself.
@@ -522,55 +529,89 @@ class LiveStream:
             self._replay_bytes -= len(item.text)
 
     async def _deliver(self, conn: LiveConnection, event: StreamEvent, size: int) -> bool:
-        """Queue *event* for the application; False when the stream is closing."""
+        """Queue *event* for the application. False when the stream is closing or a handover
+        interrupted the wait (the event is then kept, first in line, for the next
+        connection)."""
         incoming = self._incoming
         try:
             incoming.put_nowait(event, size)
+            return True
         except trio.WouldBlock:
-            self._preface.insert(0, (event, size))  # kept if a handover interrupts us
-            conn.set_backpressure(True)
-            try:
-                await incoming.put(event, size)
-            except (trio.ClosedResourceError, GeminiWSError):
-                return False
-            finally:
-                conn.set_backpressure(False)
-            self._preface.remove((event, size))
+            pass
         except (trio.ClosedResourceError, GeminiWSError):
             return False
+        conn.set_backpressure(True)
+        try:
+            with trio.CancelScope() as scope:
+                self._delivery_scope = scope
+                if self._handover is not None:
+                    scope.cancel()
+                await incoming.put(event, size)
+                return True
+        except (trio.ClosedResourceError, GeminiWSError):
+            return False
+        finally:
+            self._delivery_scope = None
+            conn.set_backpressure(False)
+        self._preface.insert(0, (event, size))
+        return False
+
+    async def _handle_frame(self, conn: LiveConnection, frame: str | bytes) -> bool:
+        """Decode, observe and deliver one frame from *conn*; False once delivery stops."""
+        if self._handover is not None or conn is not self._conn:
+            # the session is moving: keep it for delivery before the SessionResumed event
+            with contextlib.suppress(ProtocolError):
+                self._preface.append((decode(frame), len(frame)))
+            return False
+        try:
+            message = decode(frame)
+        except ProtocolError as exc:
+            exc.resume_handle = self._resume_handle
+            self._fail(exc)
+            await conn.abort()
+            return False
+        self._observe(message)
+        size = len(frame)
+        if not await self._deliver(conn, message, size):
+            return False
+        self._received += 1
+        self._received_bytes += size
         return True
 
     async def _receiver(self, conn: LiveConnection) -> None:
-        while self._preface:
-            event, size = self._preface.pop(0)
-            if not await self._deliver(conn, event, size):
-                return
-        while True:
-            try:
-                frame = await conn.receive()
-            except GeminiWSError as exc:
-                if (
-                    self._policy is not None
-                    and self._resume_handle is not None
-                    and _resumable(exc, self._go_away is not None)
-                ):
-                    self._request_handover(_Handover("connection_lost", exc))
-                else:
-                    self._fail(exc)
-                return
-            try:
-                message = decode(frame)
-            except ProtocolError as exc:
-                exc.resume_handle = self._resume_handle
-                self._fail(exc)
-                await conn.abort()
-                return
-            self._observe(message)
-            size = len(frame)
-            if not await self._deliver(conn, message, size):
-                return
-            self._received += 1
-            self._received_bytes += size
+        """Deliver what a handover carried over, then whatever *conn* queued before it was
+        tapped; then let trio-websocket's reader hand frames straight to :meth:`_handle_frame`
+        (no task switch per message) and wait here for the end of the connection."""
+        try:
+            while self._preface:
+                event, size = self._preface.pop(0)
+                if not await self._deliver(conn, event, size):
+                    return
+            while (frame := conn.receive_nowait()) is not None:
+                if not await self._handle_frame(conn, frame):
+                    return
+
+            async def sink(frame: str | bytes) -> None:
+                await self._handle_frame(conn, frame)
+
+            conn.set_sink(sink)
+            while True:
+                try:
+                    frame = await conn.receive()  # only the end of the connection, normally
+                except GeminiWSError as exc:
+                    if (
+                        self._policy is not None
+                        and self._resume_handle is not None
+                        and _resumable(exc, self._go_away is not None)
+                    ):
+                        self._request_handover(_Handover("connection_lost", exc))
+                    else:
+                        self._fail(exc)
+                    return
+                if not await self._handle_frame(conn, frame):
+                    return
+        finally:
+            conn.set_sink(None)
 
     def _observe(self, message: ServerMessage) -> None:
         """Track what the stream itself needs: handles, goAway, turn timing."""

@@ -15,12 +15,13 @@ from __future__ import annotations
 import errno
 import socket
 import ssl
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from urllib.parse import quote, urlsplit
 
 import attrs
 import trio
 import trio_websocket
+from wsproto import ConnectionType, WSConnection
 
 from ._errors import (
     ConfigurationError,
@@ -181,6 +182,41 @@ async def _open_byte_stream(
     return tls
 
 
+Sink = Callable[[str | bytes], Awaitable[None]]
+
+
+class MessageTap:
+    """Stands in for trio-websocket's internal message channel (its reader task calls
+    ``send(message)`` for each complete message). With no sink, messages go to the channel
+    as usual (``get_message()`` returns them); with a sink, the reader hands each message
+    straight to it, saving a task switch and a channel per message. Close events still go
+    to the channel, so ``get_message()`` raises ``ConnectionClosed`` as before.
+
+    The sink runs in trio-websocket's reader task: it must not raise, and while it waits the
+    socket is not read (that is the backpressure we want once our byte bound is reached).
+    """
+
+    def __init__(self, channel: trio.MemorySendChannel[str | bytes]) -> None:
+        self._channel = channel
+        self.sink: Sink | None = None
+
+    async def send(self, message: str | bytes) -> None:
+        sink = self.sink
+        if sink is None:
+            await self._channel.send(message)
+        else:
+            await sink(message)
+
+    async def aclose(self) -> None:
+        await self._channel.aclose()
+
+    async def __aenter__(self) -> MessageTap:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
 async def open_websocket_stream(
     nursery: trio.Nursery,
     endpoint: Endpoint,
@@ -190,7 +226,7 @@ async def open_websocket_stream(
     max_message_size: int,
     receive_buffer_size: int,
     message_queue_size: int = 4,
-) -> tuple[trio_websocket.WebSocketConnection, trio.abc.Stream]:
+) -> tuple[trio_websocket.WebSocketConnection, trio.abc.Stream, MessageTap]:
     """Open TCP (+TLS) and do the WebSocket upgrade; trio-websocket's reader runs in *nursery*.
 
     Returns the WebSocket and the byte stream under it, which the caller must close. On failure
@@ -203,21 +239,29 @@ async def open_websocket_stream(
     """
     stream = await _open_byte_stream(endpoint, ssl_context)
     try:
-        ws = await trio_websocket.wrap_client_stream(
-            nursery,
+        # What trio_websocket.wrap_client_stream does, with our tap put in before the reader
+        # task starts.
+        ws = trio_websocket.WebSocketConnection(
             stream,
-            endpoint.host_header,
-            endpoint.resource,
-            extra_headers=[(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+            WSConnection(ConnectionType.CLIENT),
+            host=endpoint.host_header,
+            path=endpoint.resource,
+            client_extra_headers=[
+                (k.encode("latin-1"), v.encode("latin-1")) for k, v in headers
+            ],
             message_queue_size=message_queue_size,
             max_message_size=max_message_size,
             receive_buffer_size=receive_buffer_size,
         )
+        tap = MessageTap(ws._send_channel)
+        ws._send_channel = tap  # type: ignore[assignment]
+        nursery.start_soon(ws._reader_task)
+        await ws._open_handshake.wait()
     except BaseException:
         with trio.CancelScope(shield=True):
             await trio.aclose_forcefully(stream)
         raise
-    return ws, stream
+    return ws, stream, tap
 
 
 def translate_reader_error(exc: BaseException) -> BaseException:
