@@ -1,46 +1,63 @@
-"""Chunk throughput and per-chunk delivery latency: gemini_ws against a raw trio-websocket
-client doing the same work, on the same fake server (its own process), runs alternated.
+"""Chunk throughput and per-chunk delivery latency: gemini_ws, a raw trio-websocket client doing
+the same work, and google-genai's Live client (asyncio), on one server in its own process, over
+TLS (google-genai forces wss), runs alternated between contenders.
 
-``python benchmarks/bench_throughput.py [--quick] [--turns N] [--chunks N] [--rounds N]``
+``python benchmarks/bench_throughput.py [--quick] [--turns N] [--chunks N] [--rounds N]
+[--server fast|faithful]``
 
-Each contender opens a session, then runs ``turns`` turns of ``chunks`` text chunks. Every chunk
-carries the server's monotonic send stamp; latency is receipt minus stamp. Reported: medians over
-rounds of chunks/s, and p50/p99 latency over all chunks, plus the ratio gemini_ws / raw.
-Results go to benchmarks/results/throughput.json and .md. Nothing here asserts on speed.
+Per round and contender: one session runs ``turns`` turns of ``chunks`` text chunks sent as fast
+as the socket takes them (throughput: chunks/s; latency under load), then one turn of
+``paced`` chunks, one every ``interval`` microseconds (unloaded delivery latency). Every chunk
+carries the server's monotonic send stamp; latency is receipt minus stamp. Client and server
+CPU are read around each run, to show which side is the bottleneck.
+
+The default server is benchmarks/_fast_server.py (pre-encoded frames; see its docstring for why).
+``--server faithful`` runs benchmarks/_server_proc.py (gemini_ws.testing's fake) instead, for
+comparison: it saturates its core at ~13-15k chunks/s, below what the clients can take.
+
+Results: benchmarks/results/throughput.json and .md (``-quick`` with --quick).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
-import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import trio
 import trio_websocket
+from _common import (
+    HERE,
+    MODEL,
+    PATH,
+    FastServer,
+    genai_client,
+    markdown,
+    median,
+    pct,
+    self_cpu,
+    text_stamp,
+    write_results,
+)
 
 from gemini_ws import Client, LiveConfig, ServerContent
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
-MODEL = "gemini-3.1-flash-live-preview"
-PATH = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
+Turns = list[str]  # the user texts of a run: one per turn
+Result = tuple[list[float], list[float]]  # per-turn seconds, per-chunk latencies (ms)
 
 
-class Server:
-    """The fake server as a subprocess."""
+class FaithfulServer(FastServer):
+    """benchmarks/_server_proc.py (the gemini_ws.testing fake) with TLS, same interface."""
 
     def __init__(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "_server_proc.py")],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
+            [sys.executable, str(HERE / "_server_proc.py"), "--tls"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
         info: dict[str, str] = {}
         assert self.proc.stdout is not None
@@ -50,49 +67,48 @@ class Server:
             name, _, value = line.strip().partition(" ")
             info[name] = value
         self.url = info["url"]
+        self.port = int(self.url.rsplit(":", 1)[1])
         self.key = info["key"]
-
-    def close(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        self.proc.wait(10)
+        self.ca = info.get("ca")
+        self.pids = [self.proc.pid]
+        self.tls = True
 
 
-def stamp_of(text: str) -> int:
-    return int(text.split(" ", 1)[0])
-
-
-async def run_gemini_ws(server: Server, turns: int, chunks: int) -> tuple[float, list[float]]:
-    latencies: list[float] = []
-    async with Client(api_key=server.key, base_url=server.url) as client:
+async def run_gemini_ws(server: FastServer, turns: Turns) -> Result:
+    times: list[float] = []
+    lats: list[float] = []
+    async with Client(api_key=server.key, base_url=server.url,
+                      ssl_context=server.ssl_context()) as client:
         async with client.stream(MODEL, config=LiveConfig(response_modalities=["TEXT"])) as s:
-            t0 = time.perf_counter()
-            for _ in range(turns):
-                await s.send_text(f"chunks {chunks}")
+            for text in turns:
+                t0 = time.perf_counter()
+                await s.send_text(text)
                 async for msg in s.turn():
                     if isinstance(msg, ServerContent) and msg.model_turn is not None:
                         now = time.monotonic_ns()
                         for part in msg.model_turn.parts:
                             if part.text:
-                                latencies.append((now - stamp_of(part.text)) / 1e6)
-            elapsed = time.perf_counter() - t0
-    return turns * chunks / elapsed, latencies
+                                lats.append((now - text_stamp(part.text)) / 1e6)
+                times.append(time.perf_counter() - t0)
+    return times, lats
 
 
-async def run_raw(server: Server, turns: int, chunks: int) -> tuple[float, list[float]]:
-    latencies: list[float] = []
+async def run_raw(server: FastServer, turns: Turns) -> Result:
+    times: list[float] = []
+    lats: list[float] = []
     async with trio_websocket.open_websocket_url(
         server.url + PATH,
+        ssl_context=server.ssl_context(),
         extra_headers=[(b"x-goog-api-key", server.key.encode())],
         max_message_size=64 * 1024 * 1024,
     ) as ws:
         await ws.send_message(json.dumps({"setup": {"model": f"models/{MODEL}",
                               "generationConfig": {"responseModalities": ["TEXT"]}}}))
         assert "setupComplete" in json.loads(await ws.get_message())
-        t0 = time.perf_counter()
-        for _ in range(turns):
+        for text in turns:
+            t0 = time.perf_counter()
             await ws.send_message(json.dumps({"clientContent": {"turns": [
-                {"role": "user", "parts": [{"text": f"chunks {chunks}"}]}], "turnComplete": True}}))
+                {"role": "user", "parts": [{"text": text}]}], "turnComplete": True}}))
             while True:
                 msg = json.loads(await ws.get_message())
                 content = msg.get("serverContent")
@@ -103,16 +119,51 @@ async def run_raw(server: Server, turns: int, chunks: int) -> tuple[float, list[
                     now = time.monotonic_ns()
                     for part in turn.get("parts", ()):
                         if "text" in part:
-                            latencies.append((now - stamp_of(part["text"])) / 1e6)
+                            lats.append((now - text_stamp(part["text"])) / 1e6)
                 if content.get("turnComplete"):
                     break
-        elapsed = time.perf_counter() - t0
-    return turns * chunks / elapsed, latencies
+            times.append(time.perf_counter() - t0)
+    return times, lats
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+async def run_genai(server: FastServer, turns: Turns) -> Result:
+    from google.genai import types
+
+    times: list[float] = []
+    lats: list[float] = []
+    client = genai_client(server)
+    config = types.LiveConnectConfig(response_modalities=[types.Modality.TEXT])
+    async with client.aio.live.connect(model=MODEL, config=config) as session:
+        for text in turns:
+            t0 = time.perf_counter()
+            await session.send_client_content(
+                turns=types.Content(role="user", parts=[types.Part(text=text)]),
+                turn_complete=True,
+            )
+            async for msg in session.receive():
+                content = msg.server_content
+                if content is not None and content.model_turn is not None:
+                    now = time.monotonic_ns()
+                    for part in content.model_turn.parts or ():
+                        if part.text:
+                            lats.append((now - text_stamp(part.text)) / 1e6)
+            times.append(time.perf_counter() - t0)
+    return times, lats
+
+
+CONTENDERS: dict[str, tuple[str, Callable[..., Any]]] = {
+    "raw trio-websocket": ("trio", run_raw),
+    "gemini_ws": ("trio", run_gemini_ws),
+    "google-genai": ("asyncio", run_genai),
+}
+
+
+def run(name: str, server: FastServer, turns: Turns) -> tuple[Result, float, float, float]:
+    loop, fn = CONTENDERS[name]
+    c0, s0, w0 = self_cpu(), server.cpu_seconds(), time.perf_counter()
+    result = trio.run(fn, server, turns) if loop == "trio" else asyncio.run(fn(server, turns))
+    wall = time.perf_counter() - w0
+    return result, (self_cpu() - c0) / wall, (server.cpu_seconds() - s0) / wall, wall
 
 
 def main() -> None:
@@ -121,55 +172,79 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=20)
     parser.add_argument("--chunks", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--paced", type=int, default=1000, help="chunks in the latency turn")
+    parser.add_argument("--interval", type=int, default=1000, help="microseconds between them")
+    parser.add_argument("--server", choices=["fast", "faithful"], default="fast")
     args = parser.parse_args()
     if args.quick:
-        args.turns, args.chunks, args.rounds = 2, 200, 2
-    contenders: dict[str, Callable[[Server, int, int], Awaitable[tuple[float, list[float]]]]] = {
-        "raw trio-websocket": run_raw,
-        "gemini_ws": run_gemini_ws,
-    }
-    rates: dict[str, list[float]] = {name: [] for name in contenders}
-    lats: dict[str, list[float]] = {name: [] for name in contenders}
-    server = Server()
+        args.turns, args.chunks, args.rounds, args.paced = 2, 200, 1, 100
+    names = list(CONTENDERS)
+    rates: dict[str, list[float]] = {n: [] for n in names}
+    loaded: dict[str, list[float]] = {n: [] for n in names}
+    unloaded: dict[str, list[float]] = {n: [] for n in names}
+    ccpu: dict[str, list[float]] = {n: [] for n in names}
+    scpu: dict[str, list[float]] = {n: [] for n in names}
+    server = FaithfulServer() if args.server == "faithful" else FastServer(tls=True)
+    bulk = [f"chunks {args.chunks}"] * args.turns
+    paced = [f"paced {args.paced} {args.interval}"]
     try:
-        names = list(contenders)
+        for name in names:  # warm-up: imports, TLS session setup, code paths
+            run(name, server, ["chunks 50"])
         for r in range(args.rounds):
-            order = names if r % 2 == 0 else names[::-1]  # alternate who goes first
+            order = names[r % len(names):] + names[:r % len(names)]  # rotate who goes first
             for name in order:
-                rate, latencies = trio.run(contenders[name], server, args.turns, args.chunks)
-                rates[name].append(rate)
-                lats[name].extend(latencies)
+                (times, lats), cc, sc, _ = run(name, server, bulk)
+                rates[name].append(args.turns * args.chunks / sum(times))
+                loaded[name].extend(lats)
+                ccpu[name].append(cc)
+                scpu[name].append(sc)
+                if args.server == "fast":
+                    (_, lats), _, _, _ = run(name, server, paced)
+                    unloaded[name].extend(lats)
     finally:
         server.close()
     rows: list[dict[str, Any]] = []
-    for name in contenders:
+    for name in names:
         rows.append({
             "contender": name,
-            "chunks_per_s_median": statistics.median(rates[name]),
-            "latency_ms_p50": pct(lats[name], 0.50),
-            "latency_ms_p99": pct(lats[name], 0.99),
-            "rounds": len(rates[name]),
+            "chunks_per_s_median": median(rates[name]),
+            "chunks_per_s_all": rates[name],
+            "latency_loaded_ms_p50": pct(loaded[name], 0.50),
+            "latency_loaded_ms_p99": pct(loaded[name], 0.99),
+            "latency_unloaded_ms_p50": pct(unloaded[name], 0.50),
+            "latency_unloaded_ms_p99": pct(unloaded[name], 0.99),
+            "client_cpu_util_median": median(ccpu[name]),
+            "server_cpu_util_median": median(scpu[name]),
         })
-    raw = rows[0]["chunks_per_s_median"]
-    for row in rows:
-        row["throughput_vs_raw"] = row["chunks_per_s_median"] / raw
-    table = ["| contender | chunks/s (median) | vs raw | latency p50 (ms) | latency p99 (ms) |",
-             "|---|---:|---:|---:|---:|"]
-    for row in rows:
-        table.append(
-            f"| {row['contender']} | {row['chunks_per_s_median']:,.0f} | "
-            f"{row['throughput_vs_raw']:.2f}x | {row['latency_ms_p50']:.2f} | "
-            f"{row['latency_ms_p99']:.2f} |"
-        )
-    header = (f"{args.turns} turns x {args.chunks} chunks, {args.rounds} rounds, "
-              f"fake server in its own process")
-    print(header)
-    print("\n".join(table))
-    RESULTS.mkdir(exist_ok=True)
-    suffix = "-quick" if args.quick else ""
-    (RESULTS / f"throughput{suffix}.json").write_text(
-        json.dumps({"setup": header, "results": rows}, indent=2) + "\n")
-    (RESULTS / f"throughput{suffix}.md").write_text(header + "\n\n" + "\n".join(table) + "\n")
+    by = {row["contender"]: row for row in rows}
+    ours = by["gemini_ws"]["chunks_per_s_median"]
+    ratios = {
+        "gemini_ws_vs_raw": ours / by["raw trio-websocket"]["chunks_per_s_median"],
+        "gemini_ws_vs_genai": ours / by["google-genai"]["chunks_per_s_median"],
+    }
+    table = markdown(
+        ["contender", "chunks/s (median)", "gemini_ws is", "p50 ms (paced)", "p99 ms (paced)",
+         "p50 ms (full speed)", "p99 ms (full speed)", "client CPU", "server CPU"],
+        [[row["contender"], f"{row['chunks_per_s_median']:,.0f}",
+          f"{ours / row['chunks_per_s_median']:.2f}x",
+          f"{row['latency_unloaded_ms_p50']:.2f}", f"{row['latency_unloaded_ms_p99']:.2f}",
+          f"{row['latency_loaded_ms_p50']:.1f}", f"{row['latency_loaded_ms_p99']:.1f}",
+          f"{row['client_cpu_util_median']:.0%}", f"{row['server_cpu_util_median']:.0%}"]
+         for row in rows],
+    )
+    script = "_fast_server.py" if args.server == "fast" else "_server_proc.py (faithful fake)"
+    header = (
+        f"Throughput: {args.turns} turns x {args.chunks} text chunks per run, {args.rounds} "
+        f"rounds (contenders rotated), medians. Paced latency: {args.paced} chunks, one per "
+        f"{args.interval} us. Server: {script}, "
+        f"own process, TLS. CPU = share of one core during the full-speed run."
+    )
+    targets = (f"gemini_ws / google-genai = {ratios['gemini_ws_vs_genai']:.2f}x (target >= 2.5x); "
+               f"gemini_ws / raw trio-websocket = {ratios['gemini_ws_vs_raw']:.2f}x "
+               f"(target >= 0.8x)")
+    name = "throughput" if args.server == "fast" else "throughput-faithful-server"
+    write_results(name, args.quick, header, [table, targets],
+                  {"results": rows, "ratios": ratios})
 
 
 if __name__ == "__main__":

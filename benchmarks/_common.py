@@ -1,0 +1,152 @@
+"""Shared pieces of the benchmarks: the server subprocess, the three contenders' connect code,
+CPU and RSS readings, percentiles and the results writer. Nothing here asserts on speed."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import platform
+import ssl
+import statistics
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+MODEL = "gemini-3.1-flash-live-preview"
+PATH = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
+TICKS = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+class FastServer:
+    """benchmarks/_fast_server.py as a subprocess (``--procs`` accepting processes)."""
+
+    def __init__(self, *, tls: bool = True, procs: int = 1) -> None:
+        cmd = [sys.executable, str(HERE / "_fast_server.py"), "--procs", str(procs)]
+        if tls:
+            cmd.append("--tls")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        info: dict[str, str] = {}
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.strip() == "ready":
+                break
+            name, _, value = line.strip().partition(" ")
+            info[name] = value
+        self.port = int(info["port"])
+        self.key = info["key"]
+        self.ca = info.get("ca")
+        self.pids = [int(p) for p in info["pids"].split()]
+        self.tls = tls
+        scheme = "wss" if tls else "ws"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if self.ca is None:
+            return None
+        return ssl.create_default_context(cafile=self.ca)
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the serving processes."""
+        return sum(proc_cpu(pid) for pid in self.pids)
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(20)
+
+
+def proc_cpu(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def self_cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * PAGE
+
+
+def text_stamp(text: str) -> int:
+    return int(text.split(" ", 1)[0])
+
+
+def pcm_stamp(pcm: bytes) -> int:
+    return int(struct.unpack_from("<Q", pcm)[0])
+
+
+def b64_stamp(data: str) -> int:
+    return pcm_stamp(base64.b64decode(data[:12]))
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def genai_client(server: FastServer) -> Any:
+    """A google-genai client pointed at the server (wss; PROTOCOL.md 1.3 recipe a)."""
+    from google import genai
+    from google.genai import types
+
+    return genai.Client(
+        api_key=server.key,
+        http_options=types.HttpOptions(
+            base_url=f"https://127.0.0.1:{server.port}",
+            async_client_args={"ssl": server.ssl_context()},
+        ),
+    )
+
+
+def machine() -> dict[str, Any]:
+    import google.genai
+    import trio
+    import trio_websocket
+
+    import gemini_ws
+
+    return {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+        "gemini_ws": getattr(gemini_ws, "__version__", "?"),
+        "google-genai": google.genai.__version__,
+        "trio": trio.__version__,
+        "trio-websocket": trio_websocket.__version__,
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
+
+
+def write_results(name: str, quick: bool, header: str, tables: list[str],
+                  data: dict[str, Any]) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    suffix = "-quick" if quick else ""
+    data = {"setup": header, "machine": machine(), **data}
+    (RESULTS / f"{name}{suffix}.json").write_text(json.dumps(data, indent=2) + "\n")
+    (RESULTS / f"{name}{suffix}.md").write_text(header + "\n\n" + "\n\n".join(tables) + "\n")
+    print(header)
+    print("\n\n".join(tables))
+
+
+def markdown(columns: list[str], rows: list[list[str]], align: str | None = None) -> str:
+    align = align or ("---" + "|---:" * (len(columns) - 1))
+    lines = ["| " + " | ".join(columns) + " |", "|" + align + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
