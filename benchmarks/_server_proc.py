@@ -36,7 +36,12 @@ async def stamped(turn: UserTurn) -> AsyncIterator[str]:
 
 async def main(args: argparse.Namespace) -> None:
     async with open_fake_server(
-        api_key=KEY, tls=args.tls, responder=stamped, default_modality="TEXT"
+        api_key=KEY,
+        tls=args.tls,
+        responder=stamped,
+        default_modality="TEXT",
+        connection_lifetime=args.lifetime,
+        goaway_time_left=10.0,
     ) as server:
         with tempfile.TemporaryDirectory() as tmp:
             print(f"url {server.url}")
@@ -53,4 +58,6 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--tls", action="store_true")
+    parser.add_argument("--lifetime", type=float, default=None,
+                        help="send goAway this many seconds into each connection")
     trio.run(main, parser.parse_args())

@@ -106,3 +106,7 @@ from ._wire import decode as decode
 from ._wire import encode as encode
 
 __version__ = "0.1.0.dev0"
+
+from ._errors import install_log_redaction as _install_log_redaction
+
+_install_log_redaction()

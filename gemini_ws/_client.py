@@ -112,6 +112,12 @@ class Client:
             )
         self.api_version = version
         method = "BidiGenerateContentConstrained" if self.ephemeral else "BidiGenerateContent"
+        if base_url is not None and not isinstance(base_url, str):
+            raise ConfigurationError(f"base_url must be a str, got {type(base_url).__name__}")
+        if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
+            raise ConfigurationError(
+                f"ssl_context must be an ssl.SSLContext, got {type(ssl_context).__name__}"
+            )
         self.endpoint = Endpoint.from_base_url(
             base_url or DEFAULT_BASE_URL, _path(version, method), allow_insecure=allow_insecure
         )
@@ -123,8 +129,13 @@ class Client:
         ):
             if not isinstance(value, int | float) or not value > 0:
                 raise ConfigurationError(f"{name} must be a positive number, got {value!r:.40}")
-        if heartbeat_interval is not None and not heartbeat_interval > 0:
-            raise ConfigurationError("heartbeat_interval must be positive or None")
+        if heartbeat_interval is not None and (
+            not isinstance(heartbeat_interval, int | float) or not heartbeat_interval > 0
+        ):
+            raise ConfigurationError(
+                f"heartbeat_interval must be a positive number or None, got "
+                f"{heartbeat_interval!r:.40}"
+            )
         for name, size in (
             ("max_message_size", max_message_size),
             ("receive_buffer_bytes", receive_buffer_bytes),
@@ -148,10 +159,24 @@ class Client:
         )
         from . import __version__
 
+        if headers is not None and not isinstance(headers, Mapping):
+            raise ConfigurationError(f"headers must be a mapping, got {type(headers).__name__}")
         extra = dict(headers or {})
-        for name in extra:
-            if name.lower() in ("x-goog-api-key", "authorization"):
-                raise ConfigurationError(f"pass credentials as api_key, not as a {name} header")
+        for header, content in extra.items():
+            if not isinstance(header, str) or not isinstance(content, str):
+                raise ConfigurationError("header names and values must be str")
+            if any(c in header + content for c in "\r\n\0") or not header.strip():
+                raise ConfigurationError(f"header {header!r:.40} has control characters")
+            try:
+                (header + content).encode("latin-1")
+            except UnicodeEncodeError:
+                raise ConfigurationError(
+                    f"header {header!r:.40} cannot be sent: HTTP headers are latin-1"
+                ) from None
+            if header.lower() in ("x-goog-api-key", "authorization"):
+                raise ConfigurationError(
+                    f"pass credentials as api_key, not as a {header} header"
+                )
         self._headers: list[tuple[str, str]] = [
             ("user-agent", f"gemini-ws/{__version__}"),
             ("x-goog-api-client", f"gemini-ws/{__version__}"),
@@ -344,13 +369,17 @@ class Client:
             await stream._close(flush=False)
             raise
         await stream._close(flush=True)
+        # Never end a session silently: an error the application did not look at, or queued
+        # input that never went out, is raised on leaving the block.
         if stream.unsent and stream.state != "cancelled":
-            # Never drop queued input silently, even when the application did not look.
             raise StreamClosedError(
                 "the stream ended before every queued message was sent",
                 unsent=stream.unsent,
                 resume_handle=stream.resume_handle,
             ) from stream._error
+        unseen = stream._unseen_error()
+        if unseen is not None:
+            raise unseen
 
 
 class Models:

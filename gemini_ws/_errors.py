@@ -10,6 +10,7 @@ may hold server- or user-controlled data goes through :func:`redact` first.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -69,6 +70,28 @@ def excerpt(data: bytes | str | Any, limit: int = _EXCERPT) -> str:
     if len(text) > limit:
         text = text[:limit] + f"... ({len(text)} chars)"
     return text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
+
+
+class RedactingFilter(logging.Filter):
+    """Masks credentials in log records (installed on trio-websocket's logger, which logs
+    close reasons, and on ours)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _SECRETS or "AIza" in str(record.msg) or record.args:
+            message = record.getMessage()
+            cleaned = redact(message)
+            if cleaned != message:
+                record.msg = cleaned
+                record.args = None
+        return True
+
+
+def install_log_redaction() -> None:
+    """Put a :class:`RedactingFilter` on the loggers that may see server-controlled text."""
+    for name in ("trio-websocket", "gemini_ws"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+            logger.addFilter(RedactingFilter())
 
 
 class GeminiWSError(Exception):

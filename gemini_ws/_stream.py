@@ -1,20 +1,24 @@
-"""LiveStream: one Live session on one connection, with a sender task and a receiver task.
+"""LiveStream: one Live session, with a sender task and a receiver task per connection.
 
 ::
 
-    application task(s)                 stream tasks (in the client's nursery)       socket
-    ───────────────────                 ──────────────────────────────────────       ──────
+    application task(s)               stream tasks (in the client's nursery)          socket
+    ───────────────────               ──────────────────────────────────────          ──────
     s.send_*() ──encode──▶ outgoing ByteQueue ──▶ sender ──▶ LiveConnection.send ──▶  ws
-    async for msg in s ◀── incoming ByteQueue ◀── receiver ◀── decode ◀── receive ◀── ws
+    async for msg in s ◀── incoming ByteQueue ◀── decode ◀── trio-websocket's reader ◀── ws
+                                                  (receiver: start-up, then waits for the end)
 
-Both queues are bounded in bytes. ``pause()`` closes the gates of the queues (items wait, in
-order); the receiver keeps draining the socket into the incoming queue until its byte bound,
-then TCP backpressure applies and the connection's heartbeat is suspended. ``resume()`` opens
-the gates. ``cancel()`` stops both tasks, closes with 1000 (bounded, shielded) and reports the
-outgoing messages that were never written.
+Both queues are bounded in bytes. trio-websocket's reader task hands each complete message
+straight to the stream (decode, observe, queue), so a message costs no extra task switch; the
+receiver task delivers what a handover carried over, then waits for the connection's end.
+``pause()`` closes the gates of the queues (items wait, in order); the reader keeps draining
+the socket into the incoming queue until its byte bound, then TCP backpressure applies and the
+connection's heartbeat is suspended. ``resume()`` opens the gates. ``cancel()`` stops the tasks,
+closes with 1000 (bounded, shielded) and reports the outgoing messages that were never written.
 
-The two tasks never raise: a failure is recorded once and handed to the application on its next
-send or receive, as the same error either way.
+The tasks never raise: a failure is recorded once and handed to the application on its next
+send or receive (the same error either way), or on leaving the ``async with`` if it never
+looked.
 """
 
 from __future__ import annotations
@@ -61,6 +65,8 @@ from ._types import (
     SetupComplete,
     ToolCall,
     ToolResponse,
+    UnknownMessage,
+    UsageMessage,
     audio_chunk,
     text_turn,
     tool_response,
@@ -139,6 +145,9 @@ class SessionResumed:
     interrupted_turn: bool
     warm: bool
     error: GeminiWSError | None = None
+    #: messages that should have been replayed but had been dropped because the replay log
+    #: passed ``ReconnectPolicy.replay_buffer_bytes`` (0 unless the log overflowed)
+    replay_dropped: int = 0
 
 
 #: What a stream yields: every server message, plus :class:`SessionResumed` events.
@@ -168,6 +177,8 @@ class StreamStatistics:
     handovers: int
     handover_gaps: tuple[float, ...]
     replay_queued: int
+    #: sent messages dropped from the replay log because it passed its byte bound
+    replay_dropped: int
     connection: ConnectionStatistics
 
     @property
@@ -272,6 +283,7 @@ class LiveStream:
         self._incoming: ByteQueue[StreamEvent] = ByteQueue(options.receive_buffer_bytes)
         self._state = "setup"
         self._error: GeminiWSError | None = None
+        self._error_seen = False
         self._cancelled = False
         self._in_flight: _Outgoing | None = None
         self._write_idle = trio.Event()
@@ -371,6 +383,13 @@ class LiveStream:
             with trio.fail_after(self.options.setup_timeout):
                 await conn.send(encode(setup))
                 frame = await conn.receive()
+                message = decode(frame)
+                # New server message types never break a client: anything unknown (or a bare
+                # usage report) before setupComplete is kept and delivered after it.
+                while isinstance(message, UnknownMessage | UsageMessage):
+                    self._preface.append((message, len(frame)))
+                    frame = await conn.receive()
+                    message = decode(frame)
         except trio.TooSlowError:
             raise SetupTimeoutError(
                 f"no setupComplete within {self.options.setup_timeout} s",
@@ -384,7 +403,6 @@ class LiveStream:
                 f"(close code {exc.code})",
                 resume_handle=self._resume_handle,
             ) from None
-        message = decode(frame)
         if not isinstance(message, SetupComplete):
             raise ProtocolError(
                 f"expected setupComplete as the first server message, got "
@@ -808,7 +826,9 @@ class LiveStream:
             interrupted_turn=interrupted,
             warm=warm,
             error=error,
+            replay_dropped=self._replay_dropped,
         )
+        self._replay_dropped = 0
         self._handovers.append(event)
         self._preface.append((event, 0))
         self._note_change()
@@ -858,7 +878,12 @@ class LiveStream:
         if self._cancelled or self._state in ("closing", "closed"):
             raise self._closed_error()
         if self._error is not None:
+            self._error_seen = True
             raise self._error
+
+    def _unseen_error(self) -> GeminiWSError | None:
+        """The error that ended the stream, if the application has not been shown it."""
+        return None if self._error_seen else self._error
 
     # --- receiving -------------------------------------------------------------------------
     async def receive(self) -> StreamEvent:
@@ -875,6 +900,9 @@ class LiveStream:
             return await self._incoming.get()
         except (trio.EndOfChannel, trio.ClosedResourceError):
             raise self._closed_error() from None
+        except GeminiWSError:
+            self._error_seen = True
+            raise
 
     def __aiter__(self) -> AsyncIterator[StreamEvent]:
         return self
@@ -910,6 +938,9 @@ class LiveStream:
             await self._outgoing.put(_Outgoing(message, text), len(text))
         except trio.ClosedResourceError:
             raise self._closed_error() from None
+        except GeminiWSError:
+            self._error_seen = True
+            raise
 
     async def send_text(self, text: str, *, turn_complete: bool = True) -> None:
         """Send a user text turn as ``clientContent`` (``turnComplete`` true by default)."""
@@ -925,7 +956,16 @@ class LiveStream:
         self, turns: Content | str | Sequence[Content | str], *, turn_complete: bool = True
     ) -> None:
         """Send ``clientContent`` with one or more turns (a str is a user text turn)."""
-        items = [turns] if isinstance(turns, Content | str) else list(turns)
+        if isinstance(turns, Content | str):
+            items: list[Any] = [turns]
+        else:
+            try:
+                items = list(turns)
+            except TypeError:
+                raise ConfigurationError(
+                    f"turns must be Content, str or a sequence of them, got "
+                    f"{type(turns).__name__}"
+                ) from None
         contents: list[Content] = []
         for item in items:
             if isinstance(item, str):
@@ -1089,6 +1129,7 @@ class LiveStream:
             handovers=len(self._handovers),
             handover_gaps=tuple(h.gap for h in self._handovers),
             replay_queued=len(self._replay),
+            replay_dropped=self._replay_dropped,
             connection=conn,
         )
 

@@ -1206,6 +1206,11 @@ def tool_response(
     """
     if not isinstance(call, ToolCall):
         raise ConfigurationError(f"expected a ToolCall, got {type(call).__name__}")
+    if not (isinstance(results, Mapping) or callable(results)):
+        raise ConfigurationError(
+            f"results must be a mapping (call id or function name -> result) or a callable, "
+            f"got {type(results).__name__}"
+        )
     sched = None if scheduling is None else Scheduling(scheduling)
     responses = []
     used: set[str] = set()

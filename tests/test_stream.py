@@ -611,3 +611,19 @@ async def test_manual_resumption_with_the_newest_handle(client: Client, fake_ser
     first, second = fake_server.connections
     assert second.setup["sessionResumption"]["handle"] == handle
     assert second.session is first.session  # the same conversation continues
+
+
+async def test_an_error_the_app_never_saw_is_raised_on_leaving(fake_server: Any) -> None:
+    """The server rejects input while the app only sends and leaves: no silent end."""
+    fake_server.inject(Fault.close(1007, "Request contains an invalid argument.", after_message=1))
+    with trio.fail_after(10):
+        async with Client(api_key=TEST_KEY, base_url=fake_server.url) as client:
+            with pytest.raises(InvalidArgumentError):
+                async with client.stream(MODEL, config=TEXT) as s:
+                    await fake_server.connections[0].wait_closed()
+                    await trio.sleep(0.05)
+            # once the app has seen the error, leaving does not raise it again
+            fake_server.inject(Fault.close(1011, "bye", after_message=1))
+            async with client.stream(MODEL, config=TEXT) as s:
+                with pytest.raises(ServerInternalError):
+                    await s.receive()

@@ -319,10 +319,16 @@ class ControlledStream(trio.abc.Stream):
         self.transport.socket.close()
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        opcode = _frame_opcode(data)
+        if opcode == 0xA and (self.stalled or self.close_sent):
+            # A stalled server answers no pings, and a pong after our close frame would make
+            # wsproto raise in the reader (LOCAL_CLOSING): drop it instead of blocking the
+            # reader, which must stay free to notice the client leaving.
+            self.pongs_dropped += 1
+            return
         if self.stalled:
             await self.dead.wait()
             raise trio.ClosedResourceError("stalled connection closed")
-        opcode = _frame_opcode(data)
         if opcode == 0x8:
             self.close_sent = True
         if opcode == 0xA and self.pong_delay > 0:
