@@ -42,6 +42,7 @@ async def main(args: argparse.Namespace) -> None:
         default_modality="TEXT",
         connection_lifetime=args.lifetime,
         goaway_time_left=10.0,
+        refuse_resume_while_old_open=not args.allow_overlap,
     ) as server:
         with tempfile.TemporaryDirectory() as tmp:
             print(f"url {server.url}")
@@ -60,4 +61,6 @@ if __name__ == "__main__":
     parser.add_argument("--tls", action="store_true")
     parser.add_argument("--lifetime", type=float, default=None,
                         help="send goAway this many seconds into each connection")
+    parser.add_argument("--allow-overlap", action="store_true",
+                        help="accept a resume while the session's old connection is open")
     trio.run(main, parser.parse_args())

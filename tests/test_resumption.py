@@ -233,3 +233,65 @@ async def test_go_away_after_a_tool_call_turn_replays_nothing() -> None:
                             events.append(msg)
     (event,) = events
     assert event.replayed == 0 and not event.interrupted_turn
+
+
+async def test_overlapped_close_where_the_server_allows_it() -> None:
+    policy = ReconnectPolicy(initial_backoff=0.01, close_old_first=False)
+    events: list[SessionResumed] = []
+    async with open_fake_server(
+        api_key=TEST_KEY, chunk_count=2, refuse_resume_while_old_open=False
+    ) as server:
+        async with Client(api_key=TEST_KEY, base_url=server.url, pool_size=1) as client:
+            with trio.fail_after(15):
+                async with client.stream(MODEL, config=TEXT, reconnect=policy) as s:
+                    await s.send_text("one")
+                    await next_reply(s, events)
+                    live_connection(server).go_away(2.0)
+                    while not events:
+                        msg = await s.receive()
+                        if isinstance(msg, SessionResumed):
+                            events.append(msg)
+                    await s.send_text("two")
+                    assert await next_reply(s, events) == "You said: two"
+    assert events[0].attempts == 1 and events[0].warm
+
+
+async def test_transparent_resumption_replays_only_what_the_server_did_not_consume() -> None:
+    """With transparent mode the server says which client messages its handle covers
+    (lastConsumedClientMessageIndex, counting setup as 0); only later ones go again after a
+    drop, even when that is past the last completed turn."""
+    config = LiveConfig(response_modalities=["TEXT"], session_resumption={"transparent": True})
+    events: list[SessionResumed] = []
+    async with open_fake_server(api_key=TEST_KEY, chunk_count=2) as server:
+        # client messages: setup 1, "first" 2, "partial" 3, "second" 4 -> drop on "second"
+        server.inject(Fault.abort(on_client_message=4))
+        async with Client(api_key=TEST_KEY, base_url=server.url) as client:
+            with trio.fail_after(15):
+                async with client.stream(MODEL, config=config, reconnect=FAST) as s:
+                    await s.send_text("first")
+                    assert await next_reply(s, events) == "You said: first"
+                    while s.resume_handle is None:
+                        await s.receive()
+                    first = live_connection(server)
+                    await s.send_content("partial", turn_complete=False)
+                    await first.wait_received(3)
+                    # the server reports that its state includes "partial" (index 2)
+                    await first.send({"sessionResumptionUpdate": {
+                        "newHandle": s.resume_handle, "resumable": True,
+                        "lastConsumedClientMessageIndex": "2"}})
+                    while True:
+                        msg = await s.receive()
+                        if getattr(msg, "last_consumed_client_message_index", None) == 2:
+                            break
+                    await s.send_text("second")
+                    await next_reply(s, events)
+    (event,) = events
+    second = live_connection(server)
+    replayed = [
+        m["clientContent"]["turns"][0]["parts"][0]["text"]
+        for m in second.received
+        if "clientContent" in m
+    ]
+    assert replayed == ["second"], "partial was consumed: it must not be sent twice"
+    assert event.replayed == 1
+    assert second.setup["sessionResumption"]["transparent"] is True
