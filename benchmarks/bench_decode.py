@@ -93,9 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--output",
         type=Path,
-        default=Path(__file__).resolve().parent / "results" / "decode.json",
+        default=None,
+        help="default: benchmarks/results/decode.json (decode-quick.json with --quick)",
     )
     args = parser.parse_args(argv)
+    if args.output is None:
+        name = "decode-quick.json" if args.quick else "decode.json"
+        args.output = Path(__file__).resolve().parent / "results" / name
     rounds = args.rounds or (5 if args.quick else 21)
     batch = 2_000 if args.quick else 20_000
 
