@@ -69,6 +69,11 @@ def bench(session: nox.Session) -> None:
     for script in scripts:
         session.log(f"--- {os.path.relpath(script, HERE)}")
         session.run("python", script, *session.posargs)
+    if "--quick" not in session.posargs:
+        # the chart in the docs, from the full runs' results (needs matplotlib, not a
+        # dependency of the package: it is installed in this session's environment only)
+        session.install("matplotlib")
+        session.run("python", os.path.join(HERE, "benchmarks", "chart.py"))
 
 
 @nox.session(python=PYTHON)
