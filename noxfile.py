@@ -124,3 +124,15 @@ def soak(session: nox.Session) -> None:
     if "no tests collected" in str(listing):
         session.skip("no tests are marked 'soak' yet: nothing to run")
     session.run("python", "-m", "pytest", "-m", "soak", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def fuzz(session: nox.Session) -> None:
+    """Coverage-guided fuzzing of frame decoding with atheris (optional; not part of CI).
+
+    ``nox -s fuzz`` runs 200,000 inputs; pass libFuzzer flags after ``--``
+    (e.g. ``nox -s fuzz -- -max_total_time=600``).
+    """
+    session.install("-e", ".", "atheris")
+    args = session.posargs or ["-runs=200000"]
+    session.run("python", os.path.join("tests", "fuzz", "atheris_decode.py"), *args)
