@@ -24,6 +24,20 @@ TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
+def spawn(cmd: list[str]) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """Start a server script that prints ``name value`` lines, then ``ready``; returns the
+    process and those values. The script serves until its stdin closes."""
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    info: dict[str, str] = {}
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.strip() == "ready":
+            break
+        name, _, value = line.strip().partition(" ")
+        info[name] = value
+    return proc, info
+
+
 class FastServer:
     """benchmarks/_fast_server.py as a subprocess (``--procs`` accepting processes)."""
 
@@ -31,14 +45,7 @@ class FastServer:
         cmd = [sys.executable, str(HERE / "_fast_server.py"), "--procs", str(procs)]
         if tls:
             cmd.append("--tls")
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        info: dict[str, str] = {}
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if line.strip() == "ready":
-                break
-            name, _, value = line.strip().partition(" ")
-            info[name] = value
+        self.proc, info = spawn(cmd)
         self.port = int(info["port"])
         self.key = info["key"]
         self.ca = info.get("ca")

@@ -25,7 +25,7 @@ import time
 from typing import Any
 
 import trio
-from _common import HERE, MODEL, FastServer, markdown, median, write_results
+from _common import HERE, MODEL, FastServer, markdown, median, spawn, write_results
 
 from gemini_ws import Client, LiveConfig, ReconnectPolicy, ServerContent, SessionResumed
 
@@ -55,16 +55,8 @@ class FakeServer:
 
     def __init__(self, allow_overlap: bool = False) -> None:
         extra = ["--allow-overlap"] if allow_overlap else []
-        self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "_server_proc.py"), "--tls", "--lifetime", "1.0", *extra],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        info: dict[str, str] = {}
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if line.strip() == "ready":
-                break
-            name, _, value = line.strip().partition(" ")
-            info[name] = value
+        self.proc, info = spawn(
+            [sys.executable, str(HERE / "_server_proc.py"), "--tls", "--lifetime", "1.0", *extra])
         self.port = int(info["url"].rsplit(":", 1)[1])
         self.key = info["key"]
         self.ca = info["ca"]

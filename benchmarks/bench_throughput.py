@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -41,6 +40,7 @@ from _common import (
     median,
     pct,
     self_cpu,
+    spawn,
     text_stamp,
     write_results,
 )
@@ -55,17 +55,7 @@ class FaithfulServer(FastServer):
     """benchmarks/_server_proc.py (the gemini_ws.testing fake) with TLS, same interface."""
 
     def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "_server_proc.py"), "--tls"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-        )
-        info: dict[str, str] = {}
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if line.strip() == "ready":
-                break
-            name, _, value = line.strip().partition(" ")
-            info[name] = value
+        self.proc, info = spawn([sys.executable, str(HERE / "_server_proc.py"), "--tls"])
         self.url = info["url"]
         self.port = int(self.url.rsplit(":", 1)[1])
         self.key = info["key"]
