@@ -22,6 +22,8 @@ import trio
 from ._connection import ConnectionOptions, LiveConnection
 from ._errors import (
     ConfigurationError,
+    ConnectionLostError,
+    SetupRejectedError,
     StreamClosedError,
     register_secret,
 )
@@ -346,23 +348,32 @@ class Client:
             setup = attrs.evolve(setup, session_resumption=SessionResumptionConfig())
         nursery = self._require_open()
         pool = self.pool
-        conn = await pool.checkout()
-        stream = LiveStream(
-            conn,
-            setup,
-            self.stream_options,
-            reconnect=policy,
-            checkout=pool.checkout,
-            release=pool.release,
-        )
-        try:
-            await stream._handshake()
-            await nursery.start(stream._run)
-        except BaseException:
-            with trio.CancelScope(shield=True):
-                await conn.aclose(1000)
-                pool.release(conn)
-            raise
+        stale_spares = 0
+        while True:
+            conn = await pool.checkout()
+            stream = LiveStream(
+                conn,
+                setup,
+                self.stream_options,
+                reconnect=policy,
+                checkout=pool.checkout,
+                release=pool.release,
+            )
+            try:
+                await stream._handshake()
+                await nursery.start(stream._run)
+                break
+            except BaseException as exc:
+                with trio.CancelScope(shield=True):
+                    await conn.aclose(1000)
+                    pool.release(conn)
+                # A spare the server dropped while it sat idle, unnoticed until now: no user
+                # work was lost, so it is replaced without the caller seeing an error.
+                if conn.was_spare and _stale_spare(exc) and stale_spares < 3:
+                    stale_spares += 1
+                    pool.note_dead_spare()
+                    continue
+                raise
         try:
             yield stream
         except BaseException:
@@ -380,6 +391,13 @@ class Client:
         unseen = stream._unseen_error()
         if unseen is not None:
             raise unseen
+
+
+def _stale_spare(exc: BaseException) -> bool:
+    """Whether a setup failure means the connection was already dead (not a refusal)."""
+    if isinstance(exc, ConnectionLostError):
+        return True
+    return isinstance(exc, SetupRejectedError) and exc.code not in (1007, 1008)
 
 
 class Models:

@@ -238,6 +238,13 @@ class ConnectionPool:
         self._refill()
         return conn
 
+    def note_dead_spare(self) -> None:
+        """Count a spare that turned out dead only when its session was being set up (the
+        server had dropped it and the client had not read that yet): it did not serve the
+        checkout after all."""
+        self._discarded += 1
+        self._warm -= 1
+
     def release(self, conn: LiveConnection) -> None:
         """The session on *conn* is over (the caller closes it). Frees its slot."""
         if conn in self._active:

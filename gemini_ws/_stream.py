@@ -378,12 +378,18 @@ class LiveStream:
     async def _handshake(self) -> None:
         """Send ``setup`` and wait for ``setupComplete`` on the current connection."""
         t0 = trio.current_time()
-        await self._setup_connection(self._conn, self.setup)
+        early = await self._setup_connection(self._conn, self.setup)
+        self._preface.extend(early)
         self._setup_time = trio.current_time() - t0
         self._state = "open"
 
-    async def _setup_connection(self, conn: LiveConnection, setup: Setup) -> None:
-        """Send *setup* on *conn* and wait for ``setupComplete`` (bounded)."""
+    async def _setup_connection(
+        self, conn: LiveConnection, setup: Setup
+    ) -> list[tuple[StreamEvent, int]]:
+        """Send *setup* on *conn* and wait for ``setupComplete`` (bounded). Returns what the
+        server sent before ``setupComplete`` that is worth delivering (unknown message types,
+        usage reports), for the caller to queue after anything that belongs before it."""
+        early: list[tuple[StreamEvent, int]] = []
         try:
             with trio.fail_after(self.options.setup_timeout):
                 await conn.send(encode(setup))
@@ -392,7 +398,7 @@ class LiveStream:
                 # New server message types never break a client: anything unknown (or a bare
                 # usage report) before setupComplete is kept and delivered after it.
                 while isinstance(message, UnknownMessage | UsageMessage):
-                    self._preface.append((message, len(frame)))
+                    early.append((message, len(frame)))
                     frame = await conn.receive()
                     message = decode(frame)
         except trio.TooSlowError:
@@ -416,6 +422,7 @@ class LiveStream:
             )
         self._conn_index = 0
         self._go_away = None
+        return early
 
     async def _run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The stream's supervisor: serve the current connection with a sender and a receiver;
@@ -796,11 +803,11 @@ class LiveStream:
                 if policy.close_old_first:
                     # The service refuses a resume while the session's old connection is open.
                     await self._retire(old)
-                    await self._setup_connection(new, setup)
+                    early = await self._setup_connection(new, setup)
                 else:
                     async with trio.open_nursery() as nursery:
                         nursery.start_soon(self._retire, old)
-                        await self._setup_connection(new, setup)
+                        early = await self._setup_connection(new, setup)
                 break
             except BaseException as exc:
                 if new is not None:
@@ -841,6 +848,7 @@ class LiveStream:
         self._replay_dropped = 0
         self._handovers.append(event)
         self._preface.append((event, 0))
+        self._preface.extend(early)  # sent by the new connection: after the event
         self._note_change()
         self._state = "open"
         self._outgoing.resume("handover")

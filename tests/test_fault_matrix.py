@@ -2,10 +2,12 @@
 crossed with every state of a stream where it applies.
 
 States: ``connecting`` (TCP, TLS, upgrade), ``awaiting_setup`` (``setup`` sent, no
-``setupComplete`` yet), ``idle`` (open, no turn running), ``mid_turn`` (a reply is streaming) and
-``paused`` (a reply is streaming into a paused stream that also holds an outgoing message).
-The connection pool and automatic resumption handover do not exist yet, so their states are not
-in the matrix (see docs/guarantees.rst).
+``setupComplete`` yet), ``idle`` (open, no turn running), ``mid_turn`` (a reply is streaming),
+``paused`` (a reply is streaming into a paused stream that also holds an outgoing message),
+``pool_checkout`` (the fault hits a warm spare before it is checked out, or the connection that
+replaces it) and ``handover`` (a goAway handover of a stream with ``reconnect`` on, the faults
+on the connection(s) it moves to). The last two have their own runners below
+(``test_fault_matrix_pool_checkout`` and ``test_fault_matrix_handover``).
 
 Every cell checks what a user relies on:
 
@@ -328,6 +330,16 @@ def test_matrix_covers_every_fault_kind() -> None:
         "reject_upgrade",
     }
     assert {c.state for c in CELLS} == {"connecting", *_OPEN_STATES}
+    # the two states with their own runners
+    assert {c.spare for c in POOL_CELLS} == {"abort", "close", "stall"}
+    assert {c.code for c in POOL_CELLS} >= set(_CLOSE_ERRORS)
+    assert {c.status for c in POOL_CELLS} >= {401, 403, 429, 503}
+    handover_kinds = {f.kind for cell in HANDOVER_CELLS for f in cell.faults}
+    assert handover_kinds == kinds - {"delay", "delay_pongs"}
+    assert {f.code for c in HANDOVER_CELLS for f in c.faults if f.kind == "close"} == set(
+        _CLOSE_ERRORS
+    )
+    assert any(c.expire for c in HANDOVER_CELLS)
 
 
 # --- running a cell ----------------------------------------------------------------------------
@@ -551,6 +563,409 @@ async def test_fault_matrix(cell: Cell, nursery: trio.Nursery) -> None:
     out = Outcome()
     with trio.fail_after(CELL_BOUND):
         await run_cell(cell, out, nursery)
+
+
+# --- state "pool_checkout": the fault hits a warm spare, or the connection replacing it ------
+
+
+@dataclasses.dataclass(frozen=True)
+class PoolCell:
+    """A spare of ``Client(pool_size=1)``, warmed with ``prewarm(1)``, meets *fault* before a
+    stream checks it out."""
+
+    fault: str
+    #: what happens to the spare: "abort", "close" or "stall" (it stops answering pings: all a
+    #: stall can show on a connection that has nothing to send yet)
+    spare: str
+    code: int | None = None
+    #: True: the client had a moment to read the fault before the checkout (the spare is known
+    #: dead); False: the checkout comes before the client could read it (a dead spare that
+    #: still looks open)
+    noticed: bool = True
+    #: the upgrade of the replacement connection is refused with this status
+    status: int | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.fault}-pool_checkout"
+
+
+def _pool_cells() -> list[PoolCell]:
+    cells = [PoolCell("abort", "abort"), PoolCell("abort_unnoticed", "abort", noticed=False)]
+    cells += [PoolCell(f"close_{code}", "close", code=code) for code in _CLOSE_ERRORS]
+    cells.append(PoolCell("stall", "stall"))
+    cells += [
+        PoolCell(f"reject_upgrade_{status}", "abort", status=status)
+        for status in (401, 403, 429, 503)
+    ]
+    return cells
+
+
+POOL_CELLS = _pool_cells()
+
+
+def pool_counts(client: Client) -> tuple[int, int, int, int]:
+    stats = client.pool.statistics()
+    return stats.active, stats.idle, stats.connecting, stats.waiting
+
+
+async def run_pool_cell(cell: PoolCell) -> None:
+    options: dict[str, Any] = {"max_message_size": LIMIT, "pool_size": 1}
+    if cell.spare == "stall":
+        options.update(HEARTBEAT)
+    else:
+        options["heartbeat_interval"] = None  # see run_cell
+    async with open_fake_server(api_key=TEST_KEY, chunk_count=3, close_timeout=0.2) as server:
+        if cell.spare == "stall":
+            server.inject(Fault.delay_pongs(float("inf")))  # the spare, connection #0
+        await trio.testing.wait_all_tasks_blocked()
+        sockets_before = client_sockets(server.port)
+        tasks_before = all_tasks()
+        async with Client(api_key=TEST_KEY, base_url=server.url, **options) as client:
+            assert await client.prewarm(1) == 1
+            spare = server.connections[0]
+            assert spare.accepted and spare.setup is None
+            if cell.status is not None:
+                server.inject(Fault.reject_upgrade(cell.status))  # the replacement, #1
+            # the fault hits the idle spare
+            if cell.spare == "abort":
+                spare.abort()
+            elif cell.spare == "close":
+                assert cell.code is not None
+                await spare.close(cell.code, f"spare closed with {cell.code}")
+            else:
+                with trio.fail_after(ERROR_BOUND):  # the client's heartbeat gives up on it
+                    await spare.wait_closed()
+            if cell.noticed:
+                await trio.testing.wait_all_tasks_blocked()
+
+            error: GeminiWSError | None = None
+            reply_text = ""
+            during: tuple[int, int, int, int] | None = None
+            t0 = trio.current_time()
+            try:
+                async with client.stream(MODEL, config=TEXT) as s:
+                    during = pool_counts(client)
+                    await s.send_text("checkout")
+                    reply_text = "".join(
+                        [m.text async for m in s.turn() if isinstance(m, ServerContent)]
+                    )
+            except GeminiWSError as exc:
+                error = exc
+            elapsed = trio.current_time() - t0
+            stats = client.pool.statistics()
+            if cell.status is None:
+                assert error is None, f"the caller saw the dead spare: {error!r} ({stats})"
+            assert stats.discarded_dead == 1, f"the dead spare was not discarded: {stats}"
+            # the dead spare served no checkout (a refilled spare may serve the retry)
+            assert stats.warm_checkouts <= (1 if cell.status is None else 0), stats
+
+            if cell.status is None:
+                assert reply_text == "You said: checkout"
+                active, idle, connecting, waiting = during
+                # one stream active; the refill of the pool under way or already done
+                assert (active, idle + connecting, waiting) == (1, 1, 0), during
+                # served once, by a new connection or by the refilled spare
+                assert stats.cold_checkouts + stats.warm_checkouts == 1
+                assert stats.spare_failures == 0
+                (replacement,) = [c for c in server.connections[1:] if c.setup is not None]
+                assert texts_of(replacement.received) == ["checkout"]
+            else:
+                assert isinstance(error, HandshakeRejectedError), repr(error)
+                assert error.status == cell.status and error.body
+                assert elapsed < ERROR_BOUND
+                assert stats.cold_checkouts == 0
+                assert pool_counts(client) == (0, 0, 0, 0), "a refused checkout left counts"
+                # the pool recovers: the next stream opens a connection and refills
+                with trio.fail_after(ERROR_BOUND):
+                    async with client.stream(MODEL, config=TEXT) as s:
+                        await s.send_text("again")
+                        text = "".join(
+                            [m.text async for m in s.turn() if isinstance(m, ServerContent)]
+                        )
+                assert text == "You said: again"
+            # pool counts once the refill is done: one spare, nothing else; its socket is the
+            # only client socket left
+            assert await settle(lambda: pool_counts(client) == (0, 1, 0, 0)), pool_counts(client)
+            assert await settle(lambda: client_sockets(server.port) == sockets_before + 1)
+
+        with trio.fail_after(5):
+            for conn in server.connections:
+                await conn.wait_closed()
+        assert spare.close_code in (1006, cell.code)
+        assert await settle(lambda: not new_tasks(tasks_before)), (
+            f"tasks left behind: {new_tasks(tasks_before)}"
+        )
+        assert client_sockets(server.port) == sockets_before
+
+
+@pytest.mark.parametrize("cell", POOL_CELLS, ids=[c.id for c in POOL_CELLS])
+async def test_fault_matrix_pool_checkout(cell: PoolCell) -> None:
+    with trio.fail_after(CELL_BOUND):
+        await run_pool_cell(cell)
+
+
+# --- state "handover": a goAway handover meets faults on the connection(s) it moves to --------
+
+HANDOVER_POLICY = gemini_ws.ReconnectPolicy(max_attempts=2, initial_backoff=0.01, max_backoff=0.02)
+
+
+@dataclasses.dataclass(frozen=True)
+class HandoverCell:
+    fault: str
+    #: faults on the connection(s) the session moves to (at the upgrade, or before
+    #: setupComplete)
+    faults: tuple[Fault, ...]
+    #: 1: only the first re-dial meets the faults; None: every one does
+    connections: int | None
+    #: the error behind the ConnectionLostError when the handover fails
+    cause: type[GeminiWSError]
+    #: the handover must succeed (else it must fail with ConnectionLostError)
+    resumes: bool
+    #: connections the stream tries (each reaches the fake server)
+    attempts: int
+    expire: bool = False
+    #: ``Client(pool_size=1)``: the handover takes a warm spare, and the faults are on it
+    warm: bool = False
+
+    @property
+    def id(self) -> str:
+        if self.warm:
+            return f"{self.fault}-handover-warm_spare"
+        redials = "first_redial" if self.connections == 1 else "every_redial"
+        return f"{self.fault}-handover-{redials}"
+
+
+def _handover_cells() -> list[HandoverCell]:
+    retried: list[tuple[str, Fault, type[GeminiWSError]]] = [
+        ("abort", Fault.abort(at_message=1), ConnectionLostError),
+        ("close_1000", Fault.close(1000, "handover 1000", at_message=1), SetupRejectedError),
+        ("close_1011", Fault.close(1011, "handover 1011", at_message=1), SetupRejectedError),
+        ("stall", Fault.stall(at_message=1), HeartbeatTimeoutError),
+        ("malformed_json", Fault.malformed_json(at_message=1), ProtocolError),
+        ("oversized_frame", Fault.oversized_frame(2 * LIMIT, at_message=1), MessageTooLargeError),
+    ]
+    retried += [
+        (f"reject_upgrade_{status}", Fault.reject_upgrade(status), HandshakeRejectedError)
+        for status in (401, 403, 429, 503)
+    ]
+    refused = [
+        ("close_1007", Fault.close(1007, "handover 1007", at_message=1)),
+        ("close_1008", Fault.close(1008, "handover 1008", at_message=1)),
+    ]
+    cells: list[HandoverCell] = []
+    for connections in (1, None):
+        max_attempts = HANDOVER_POLICY.max_attempts
+        for name, fault, cause in retried:
+            # a re-dial that meets the fault is retried; it succeeds once the fault is gone
+            once = connections == 1
+            attempts = 2 if once else max_attempts
+            cells.append(HandoverCell(name, (fault,), connections, cause, once, attempts))
+        for name, fault in refused:
+            # the server refused the resume itself: no retry
+            cells.append(HandoverCell(name, (fault,), connections, SetupRejectedError, False, 1))
+        # not an error: delivered, and the handover goes on
+        cells.append(
+            HandoverCell(
+                "unknown_message",
+                (Fault.unknown_message(at_message=1),),
+                connections,
+                GeminiWSError,
+                True,
+                1,
+            )
+        )
+    cells.append(HandoverCell("handle_expired", (), None, SetupRejectedError, False, 1, True))
+    # the handover takes a warm spare that meets the fault: retried on the next connection
+    # (the refilled spare or a new one), except for a refusal
+    for name, fault, cause in retried[:5]:
+        cells.append(HandoverCell(name, (fault,), 1, cause, True, 2, warm=True))
+    name, fault = refused[0]
+    cells.append(HandoverCell(name, (fault,), 1, SetupRejectedError, False, 1, warm=True))
+    # the spare was dropped by the server just before the handover takes it
+    cells.append(HandoverCell("spare_aborted", (), 1, ConnectionLostError, True, 0, warm=True))
+    return cells
+
+
+HANDOVER_CELLS = _handover_cells()
+
+
+@dataclasses.dataclass
+class HandoverOutcome(Outcome):
+    handle: str | None = None
+    resumed: gemini_ws.SessionResumed | None = None
+    #: messages delivered after the SessionResumed event
+    after: list[Any] = dataclasses.field(default_factory=list)
+    pool_after_handover: tuple[int, int, int, int] | None = None
+
+
+async def drive_handover(
+    s: gemini_ws.LiveStream, client: Client, server: Any, cell: HandoverCell, out: HandoverOutcome
+) -> None:
+    async def send(text: str) -> None:
+        out.queued.append(text)
+        try:
+            await s.send_text(text)
+        except GeminiWSError:
+            out.send_raised.append(text)
+            raise
+
+    # one completed turn, then its handle: the session can be resumed
+    await send("first")
+    out.replies.append(await reply(s, out))
+    while not (
+        out.received
+        and isinstance(out.received[-1], gemini_ws.SessionResumptionUpdate)
+        and out.received[-1].new_handle
+    ):
+        out.received.append(await s.receive())
+    out.handle = s.resume_handle
+    assert out.handle is not None
+
+    (old,) = [c for c in server.connections if c.setup is not None]
+    if cell.expire:
+        server.expire_handles()
+    if cell.warm:
+        # the spare the handover will take (its faults were injected before it opened)
+        assert await settle(lambda: pool_counts(client) == (1, 1, 0, 0)), pool_counts(client)
+        if cell.fault == "spare_aborted":
+            server.connections[-1].abort()
+    elif cell.faults:
+        server.inject(*cell.faults, connections=cell.connections)
+    old.go_away(1.0)
+    t0 = trio.current_time()
+    try:
+        while not isinstance(msg := await s.receive(), gemini_ws.GoAway):
+            out.received.append(msg)
+        out.received.append(msg)
+        with trio.fail_after(ERROR_BOUND):  # the handover starts
+            while s.state == "open":
+                await trio.sleep(0)
+        await send("during")  # held while the session moves
+        while not isinstance(msg := await s.receive(), gemini_ws.SessionResumed):
+            out.received.append(msg)
+    except GeminiWSError as exc:
+        out.error = exc
+        out.elapsed_to_error = trio.current_time() - t0
+        return
+    out.resumed = msg
+    if cell.warm:  # the pool refills the spare the handover took
+        await settle(lambda: pool_counts(client) == (1, 1, 0, 0))
+    out.pool_after_handover = pool_counts(client)
+    parts = []
+    async for msg in s.turn():
+        out.after.append(msg)
+        if isinstance(msg, ServerContent):
+            parts.append(msg.text)
+    out.replies.append("".join(parts))
+
+
+async def run_handover_cell(cell: HandoverCell, out: HandoverOutcome) -> None:
+    options: dict[str, Any] = {"max_message_size": LIMIT, "pool_size": int(cell.warm)}
+    if cell.fault == "stall":
+        options.update(HEARTBEAT)
+    else:
+        options["heartbeat_interval"] = None  # see run_cell
+    async with open_fake_server(api_key=TEST_KEY, chunk_count=3, close_timeout=0.2) as server:
+        await trio.testing.wait_all_tasks_blocked()
+        sockets_before = client_sockets(server.port)
+        tasks_before = all_tasks()
+        here = trio.lowlevel.current_task()
+        outer = set(here.child_nurseries)
+        async with Client(api_key=TEST_KEY, base_url=server.url, **options) as client:
+            client_nurseries = [n for n in here.child_nurseries if n not in outer]
+            if cell.warm:
+                assert await client.prewarm(1) == 1
+                if cell.faults:  # on the spare refilled when the stream takes this one
+                    server.inject(*cell.faults, connections=1)
+            stream: gemini_ws.LiveStream | None = None
+            try:
+                async with client.stream(MODEL, config=TEXT, reconnect=HANDOVER_POLICY) as s:
+                    stream = s
+                    await drive_handover(s, client, server, cell, out)
+                    if out.error is not None:
+                        out.unsent = texts_unsent(s.unsent)
+            except StreamClosedError as exc:
+                assert out.error is not None, f"unexpected {exc!r}"
+                out.unsent = texts_unsent(exc.unsent)
+            if stream is not None and out.error is not None and not out.unsent:
+                out.unsent = texts_unsent(stream.unsent)
+            if cell.warm:  # only the spare is left
+                assert await settle(lambda: pool_counts(client) == (0, 1, 0, 0)), (
+                    client.pool.statistics()
+                )
+                assert await settle(lambda: client_sockets(server.port) == sockets_before + 1)
+            else:
+                assert tasks_under(client_nurseries) == 0, "a stream task outlived its block"
+                assert client_sockets(server.port) == sockets_before, "a client socket was left"
+                assert pool_counts(client) == (0, 0, 0, 0), client.pool.statistics()
+
+        with trio.fail_after(5):
+            for conn in server.connections:
+                if not conn.stalled:
+                    await conn.wait_closed()
+        if not any(conn.stalled and not conn.closed.is_set() for conn in server.connections):
+            assert await settle(lambda: not new_tasks(tasks_before)), (
+                f"tasks left behind: {new_tasks(tasks_before)}"
+            )
+            assert client_sockets(server.port) == sockets_before
+        check_handover(cell, out, server)
+
+
+def check_handover(cell: HandoverCell, out: HandoverOutcome, server: Any) -> None:
+    old = next(c for c in server.connections if c.setup is not None)
+    redials = server.connections[old.index + 1 :]
+    assert texts_of(old.received) == ["first"]
+    assert old.closed_by == "client" and old.close_code == 1000, "the old connection is closed"
+    if cell.warm:
+        # the spare the handover took was the one with the faults
+        assert redials[0].faults == cell.faults
+        if cell.faults:
+            assert redials[0].faults_fired
+    else:
+        assert len(redials) == cell.attempts, f"{len(redials)} re-dials, not {cell.attempts}"
+    # everything the old connection sent was delivered, in order, before the event or error
+    assert out.received == [wire(m) for m in old.sent[1:]]
+    assert isinstance(out.received[-1], gemini_ws.GoAway)
+
+    if cell.resumes:
+        assert out.error is None, f"the handover failed: {out.error!r}"
+        event = out.resumed
+        assert event is not None
+        assert (event.reason, event.handle) == ("go_away", out.handle)
+        if cell.attempts:  # (a dropped spare may be noticed, and discarded, before the checkout)
+            assert event.attempts == cell.attempts
+        assert event.replayed == 0 and not event.interrupted_turn
+        assert event.gap < ERROR_BOUND
+        assert out.pool_after_handover == (1, int(cell.warm), 0, 0)
+        new = [c for c in redials if c.resumed_from is not None][-1]
+        assert new.resumed_from == out.handle and new.session is old.session
+        # the message sent during the handover went out once, on the new connection
+        assert texts_of(new.received) == ["during"]
+        assert out.replies == ["You said: first", "You said: during"]
+        assert out.after[-1].turn_complete
+        if cell.fault == "unknown_message":
+            assert any(isinstance(m, gemini_ws.UnknownMessage) for m in out.after)
+        return
+
+    error = out.error
+    assert isinstance(error, ConnectionLostError), f"expected ConnectionLostError: {error!r}"
+    assert error.resume_handle == out.handle, "the error carries the handle to resume by hand"
+    assert isinstance(error.__cause__, cell.cause), repr(error.__cause__)
+    assert out.elapsed_to_error is not None and out.elapsed_to_error < ERROR_BOUND
+    # the message sent during the handover was never written: it is reported
+    received = [t for conn in server.connections for t in texts_of(conn.received)]
+    for text in out.queued:
+        accounted = [text in received, text in out.unsent, text in out.send_raised]
+        assert any(accounted), f"{text!r} was neither sent nor reported unsent"
+    assert "during" not in received and "during" in out.unsent + out.send_raised
+
+
+@pytest.mark.parametrize("cell", HANDOVER_CELLS, ids=[c.id for c in HANDOVER_CELLS])
+async def test_fault_matrix_handover(cell: HandoverCell) -> None:
+    out = HandoverOutcome()
+    with trio.fail_after(CELL_BOUND):
+        await run_handover_cell(cell, out)
 
 
 async def test_stalled_fake_connection_notices_the_client_leaving() -> None:
