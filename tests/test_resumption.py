@@ -32,6 +32,12 @@ def live_connection(server: Any) -> Any:
     return [c for c in server.connections if c.setup is not None][-1]
 
 
+async def wait_for_handle(s: Any) -> None:
+    """Read on until the server has given a resumption handle (it follows turnComplete)."""
+    while s.resume_handle is None:
+        await s.receive()
+
+
 async def next_reply(s: Any, events: list[SessionResumed]) -> str:
     """The text of the next model turn; SessionResumed events seen on the way are kept."""
     text = ""
@@ -132,8 +138,7 @@ async def test_drop_with_failing_redials_raises_connection_lost_with_handle() ->
                 async with client.stream(MODEL, config=TEXT, reconnect=policy) as s:
                     await s.send_text("first")
                     await next_reply(s, [])
-                    while s.resume_handle is None:
-                        await s.receive()
+                    await wait_for_handle(s)
                     handle = s.resume_handle
                     server.inject(Fault.reject_upgrade(503), connections=None)
                     await s.send_text("second")
@@ -152,8 +157,7 @@ async def test_refused_handle_is_not_retried() -> None:
                 async with client.stream(MODEL, config=TEXT, reconnect=FAST) as s:
                     await s.send_text("first")
                     await next_reply(s, [])
-                    while s.resume_handle is None:
-                        await s.receive()
+                    await wait_for_handle(s)
                     server.expire_handles()
                     await s.send_text("second")
                     with pytest.raises(ConnectionLostError, match="1 attempt"):
@@ -168,8 +172,7 @@ async def test_without_reconnect_go_away_is_a_message_and_the_error_carries_the_
                 async with client.stream(MODEL, config=config) as s:
                     await s.send_text("hello")
                     await next_reply(s, [])
-                    while s.resume_handle is None:
-                        await s.receive()
+                    await wait_for_handle(s)
                     live_connection(server).go_away(0.2)
                     got_go_away = False
                     with pytest.raises(ServerInternalError) as info:
@@ -270,8 +273,7 @@ async def test_transparent_resumption_replays_only_what_the_server_did_not_consu
                 async with client.stream(MODEL, config=config, reconnect=FAST) as s:
                     await s.send_text("first")
                     assert await next_reply(s, events) == "You said: first"
-                    while s.resume_handle is None:
-                        await s.receive()
+                    await wait_for_handle(s)
                     first = live_connection(server)
                     await s.send_content("partial", turn_complete=False)
                     await first.wait_received(3)
