@@ -243,8 +243,10 @@ class Client:
         try:
             return await stack.__aexit__(exc_type, exc, tb)
         except BaseExceptionGroup as group:
-            # Our tasks never raise; anything here is a bug or a KeyboardInterrupt.
             real = [e for e in group.exceptions if not isinstance(e, trio.Cancelled)]
+            if exc is not None and real == [exc]:
+                return False  # the body's own exception, exactly as it was raised
+            # Our tasks never raise; anything else is a bug or a KeyboardInterrupt.
             if len(real) == 1:
                 raise real[0] from None
             raise

@@ -23,7 +23,7 @@ looked.
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import math
 import random
 from collections import deque
@@ -84,6 +84,8 @@ __all__ = [
 ]
 
 Direction = Literal["both", "receive", "send"]
+
+logger = logging.getLogger("gemini_ws")
 
 
 @attrs.frozen
@@ -202,11 +204,13 @@ class _Outgoing:
     seq: int = 0
 
 
-@attrs.frozen
+@attrs.define(eq=False)
 class _Handover:
     reason: str
     error: GeminiWSError | None = None
     setup: Setup | None = None
+    #: set with the resulting event once this handover completed (reconfigure waits on it)
+    result: SessionResumed | None = None
 
 
 def _ends_user_turn(message: ClientMessage) -> bool:
@@ -448,12 +452,15 @@ class LiveStream:
         requested (returned)."""
         self._handover = None
         self._sender_done = trio.Event()
-        async with trio.open_nursery() as nursery:
-            self._conn_scope = nursery.cancel_scope
-            self._conn_nursery = nursery
-            nursery.start_soon(self._sender, conn)
-            nursery.start_soon(self._receiver, conn)
-        self._conn_nursery = None
+        try:
+            async with trio.open_nursery() as nursery:
+                self._conn_scope = nursery.cancel_scope
+                self._conn_nursery = nursery
+                nursery.start_soon(self._sender, conn)
+                nursery.start_soon(self._receiver, conn)
+                self._note_change()  # serving: a closer or reconfigure() may go on
+        finally:
+            self._conn_nursery = None
         return self._handover
 
     def _request_handover(self, handover: _Handover) -> None:
@@ -565,33 +572,54 @@ class LiveStream:
         incoming = self._incoming
         try:
             incoming.put_nowait(event, size)
-            return True
         except trio.WouldBlock:
             pass
         except (trio.ClosedResourceError, GeminiWSError):
             return False
+        else:
+            self._count_delivered(event, size)
+            return True
         conn.set_backpressure(True)
+        delivered = False
         try:
             with trio.CancelScope() as scope:
                 self._delivery_scope = scope
                 if self._handover is not None:
                     scope.cancel()
                 await incoming.put(event, size)
-                return True
+                delivered = True
         except (trio.ClosedResourceError, GeminiWSError):
             return False
         finally:
             self._delivery_scope = None
             conn.set_backpressure(False)
-        self._preface.insert(0, (event, size))
-        return False
+            if not delivered and not incoming.closed:
+                # interrupted (a handover, from this scope or an outer one): keep it first in
+                # line for the next connection's receiver
+                self._preface.insert(0, (event, size))
+        if delivered:
+            self._count_delivered(event, size)
+        return delivered
+
+    def _count_delivered(self, event: StreamEvent, size: int) -> None:
+        if not isinstance(event, SessionResumed):
+            self._received += 1
+            self._received_bytes += size
+
+    def _park_frame(self, frame: str | bytes) -> None:
+        """Keep a frame that arrived while the session is moving, for delivery before the
+        SessionResumed event (observed now: it may carry a newer handle)."""
+        try:
+            message = decode(frame)
+        except ProtocolError:
+            return
+        self._observe(message)
+        self._preface.append((message, len(frame)))
 
     async def _handle_frame(self, conn: LiveConnection, frame: str | bytes) -> bool:
         """Decode, observe and deliver one frame from *conn*; False once delivery stops."""
         if self._handover is not None or conn is not self._conn:
-            # the session is moving: keep it for delivery before the SessionResumed event
-            with contextlib.suppress(ProtocolError):
-                self._preface.append((decode(frame), len(frame)))
+            self._park_frame(frame)  # the session is moving
             return False
         try:
             message = decode(frame)
@@ -601,12 +629,7 @@ class LiveStream:
             await conn.abort()
             return False
         self._observe(message)
-        size = len(frame)
-        if not await self._deliver(conn, message, size):
-            return False
-        self._received += 1
-        self._received_bytes += size
-        return True
+        return await self._deliver(conn, message, len(frame))
 
     async def _receiver(self, conn: LiveConnection) -> None:
         """Deliver what a handover carried over, then whatever *conn* queued before it was
@@ -622,7 +645,12 @@ class LiveStream:
                     return
 
             async def sink(frame: str | bytes) -> None:
-                await self._handle_frame(conn, frame)
+                # runs in trio-websocket's reader task: it must not raise into it
+                try:
+                    await self._handle_frame(conn, frame)
+                except Exception as exc:
+                    logger.exception("gemini_ws: internal error while handling a frame")
+                    self._fail(GeminiWSError(f"internal error while handling a frame: {exc!r}"))
 
             conn.set_sink(sink)
             while True:
@@ -760,17 +788,24 @@ class LiveStream:
         setup = config.evolve(
             session_resumption=SessionResumptionConfig(transparent=transparent)
         ).to_setup(self.model)
-        done = len(self._handovers)
-        if not await self._hand_over_when_quiet(_Handover("reconfigure", setup=setup), math.inf):
-            raise ConfigurationError(
-                "reconfigure() needs a resumption handle, and the server has not sent one yet "
-                "(it sends them after model turns)"
-            )
-        while len(self._handovers) == done:
+        handover = _Handover("reconfigure", setup=setup)
+        while True:
+            # one handover at a time: let one already under way finish first
+            while self._handover is not None or self._state == "resuming":
+                self._check_usable()
+                await self._changed.wait()
+            if not await self._hand_over_when_quiet(handover, math.inf):
+                raise ConfigurationError(
+                    "reconfigure() needs a resumption handle, and the server has not sent one "
+                    "yet (it sends them after model turns)"
+                )
+            if self._handover is handover:
+                break
+        while handover.result is None:
             if self._error is not None or self._state in ("closed", "cancelled", "closing"):
                 raise self._closed_error()
             await self._changed.wait()
-        return self._handovers[done]
+        return handover.result
 
     async def _hand_over(self, handover: _Handover) -> None:
         """Move the session to a new connection with the newest handle (see ReconnectPolicy)."""
@@ -792,22 +827,34 @@ class LiveStream:
             base,
             session_resumption=SessionResumptionConfig(handle=handle, transparent=transparent),
         )
+        # frames the old connection received but nobody took yet go first, in order
+        while (frame := old.receive_nowait()) is not None:
+            self._park_frame(frame)
         attempt = 0
         warm = False
         while True:
             attempt += 1
             new: LiveConnection | None = None
             try:
-                new = await self._checkout()
-                warm = new.was_spare
                 if policy.close_old_first:
-                    # The service refuses a resume while the session's old connection is open.
+                    # The service refuses a resume while the session's old connection is open;
+                    # retiring it first also gives its pool slot to the replacement.
                     await self._retire(old)
+                    new = await self._checkout()
+                    warm = new.was_spare
                     early = await self._setup_connection(new, setup)
                 else:
+                    new = await self._checkout()
+                    warm = new.was_spare
+                    failure: GeminiWSError | None = None
                     async with trio.open_nursery() as nursery:
                         nursery.start_soon(self._retire, old)
-                        early = await self._setup_connection(new, setup)
+                        try:
+                            early = await self._setup_connection(new, setup)
+                        except GeminiWSError as exc:
+                            failure = exc  # raised below, not wrapped in the nursery's group
+                    if failure is not None:
+                        raise failure
                 break
             except BaseException as exc:
                 if new is not None:
@@ -849,8 +896,10 @@ class LiveStream:
         self._handovers.append(event)
         self._preface.append((event, 0))
         self._preface.extend(early)  # sent by the new connection: after the event
+        handover.result = event
+        if self._state == "resuming":
+            self._state = "open"
         self._note_change()
-        self._state = "open"
         self._outgoing.resume("handover")
 
     async def _retire(self, conn: LiveConnection) -> None:
@@ -867,15 +916,22 @@ class LiveStream:
             if self._state in ("open", "setup", "resuming"):
                 self._state = "closing"
             if flush and self._error is None and not self._cancelled:
-                self._outgoing.resume()
-                self._outgoing.close()
                 with trio.move_on_after(self.options.close_timeout):
+                    # a handover under way first: what was queued meanwhile goes out on the
+                    # new connection
+                    while self._handover is not None and not self._tasks_done.is_set():
+                        await self._changed.wait()
+                    self._outgoing.resume()
+                    self._outgoing.close()
                     await self._sender_done.wait()
             self._collect_unsent()
             self._outgoing.close(StreamClosedError("the stream is closed"))
             if self._tasks_scope is not None:
                 self._tasks_scope.cancel()
                 await self._tasks_done.wait()
+            # free trio-websocket's reader if it waits on a full buffer, so that it can read
+            # the server's close frame
+            self._incoming.close(self._closed_error())
             await self._retire(self._conn)
             await self._conn.wait_closed()
             self._incoming.close(self._closed_error())

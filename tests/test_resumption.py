@@ -297,3 +297,161 @@ async def test_transparent_resumption_replays_only_what_the_server_did_not_consu
     assert replayed == ["second"], "partial was consumed: it must not be sent twice"
     assert event.replayed == 1
     assert second.setup["sessionResumption"]["transparent"] is True
+
+
+# --- regressions found in review ----------------------------------------------------------
+
+
+async def test_overlapped_handover_refused_is_retried_not_a_crash() -> None:
+    """close_old_first=False against a server that refuses a resume while the old connection
+    is open: the refusal (1011) is retried like any failed attempt; no ExceptionGroup."""
+    policy = ReconnectPolicy(initial_backoff=0.01, max_backoff=0.02, close_old_first=False)
+    events: list[SessionResumed] = []
+    async with open_fake_server(api_key=TEST_KEY, chunk_count=2) as server:
+        async with Client(api_key=TEST_KEY, base_url=server.url) as client:
+            with trio.fail_after(15):
+                async with client.stream(MODEL, config=TEXT, reconnect=policy) as s:
+                    await s.send_text("hi")
+                    await wait_for_handle(s)
+                    live_connection(server).go_away(5.0)
+                    while not events:
+                        msg = await s.receive()
+                        if isinstance(msg, SessionResumed):
+                            events.append(msg)
+                    await s.send_text("after")
+                    assert await next_reply(s, events) == "You said: after"
+    assert events[0].attempts >= 1
+
+
+async def test_handover_at_max_connections_reuses_the_old_slot() -> None:
+    policy = ReconnectPolicy(max_attempts=2, initial_backoff=0.01)
+    async with open_fake_server(api_key=TEST_KEY, chunk_count=2) as server:
+        async with Client(
+            api_key=TEST_KEY, base_url=server.url, max_connections=1, pool_timeout=1.0
+        ) as client:
+            with trio.fail_after(15):
+                async with client.stream(MODEL, config=TEXT, reconnect=policy) as s:
+                    await s.send_text("hi")
+                    await wait_for_handle(s)
+                    live_connection(server).go_away(5.0)
+                    events: list[SessionResumed] = []
+                    await s.send_text("after")
+                    assert await next_reply(s, events) == "You said: after"
+                    while not events:
+                        msg = await s.receive()
+                        if isinstance(msg, SessionResumed):
+                            events.append(msg)
+            assert client.pool.statistics().timeouts == 0
+    assert events[0].attempts == 1
+
+
+async def test_reconfigure_during_a_go_away_handover_still_applies_the_new_config() -> None:
+    async with open_fake_server(api_key=TEST_KEY, chunk_count=2) as server:
+        server_delay = Fault.delay(0.3, at_message=1)  # slow setupComplete: a long handover
+        async with Client(api_key=TEST_KEY, base_url=server.url) as client:
+            with trio.fail_after(15):
+                async with client.stream(MODEL, config=TEXT, reconnect=FAST) as s:
+                    await s.send_text("hi")
+                    await wait_for_handle(s)
+                    server.inject(server_delay)
+                    live_connection(server).go_away(5.0)
+                    while s.state != "resuming":
+                        await trio.sleep(0.001)
+                    event = await s.reconfigure(
+                        LiveConfig(response_modalities=["TEXT"], system_instruction="New.")
+                    )
+    assert event.reason == "reconfigure"
+    assert [h.reason for h in s.handovers] == ["go_away", "reconfigure"]
+    last = [c for c in server.connections if c.setup is not None][-1]
+    assert last.setup["systemInstruction"]["parts"][0]["text"] == "New."
+
+
+async def test_leaving_during_a_handover_flushes_on_the_new_connection() -> None:
+    async with open_fake_server(api_key=TEST_KEY, chunk_count=2) as server:
+        async with Client(api_key=TEST_KEY, base_url=server.url) as client:
+            with trio.fail_after(15):
+                async with client.stream(MODEL, config=TEXT, reconnect=FAST) as s:
+                    await s.send_text("hi")
+                    await wait_for_handle(s)
+                    server.inject(Fault.delay(0.2, at_message=1))
+                    live_connection(server).go_away(5.0)
+                    while s.state != "resuming":
+                        await trio.sleep(0.001)
+                    await s.send_realtime_text("sent during the handover")
+    assert s.state == "closed" and not s.unsent
+    last = live_connection(server)
+    assert any(m.get("realtimeInput", {}).get("text") == "sent during the handover"
+               for m in last.received)
+
+
+async def test_messages_held_when_a_handover_interrupts_delivery_are_not_lost() -> None:
+    """Receive buffer full (app paused) when the connection drops: every message the server
+    sent arrives, in order, then SessionResumed."""
+    async with open_fake_server(api_key=TEST_KEY, chunk_count=30) as server:
+        async with Client(
+            api_key=TEST_KEY, base_url=server.url, receive_buffer_bytes=1024
+        ) as client:
+            with trio.fail_after(15):
+                async with client.stream(MODEL, config=TEXT, reconnect=FAST) as s:
+                    await s.send_text("first")
+                    first_text = await next_reply(s, [])
+                    await wait_for_handle(s)
+                    await s.pause("receive")
+                    old = live_connection(server)
+                    start = len(old.sent)
+                    await s.send_text("x" * 60)
+                    await old.wait_sent(start + 10)  # part of the reply is out
+                    sent_before = len(old.sent)
+                    old.abort()
+                    await trio.sleep(0.2)
+                    await s.resume("receive")
+                    got: list[Any] = []
+                    while not any(isinstance(m, SessionResumed) for m in got):
+                        got.append(await s.receive())
+    assert first_text == "You said: first"
+    chunks = [m.text for m in got if isinstance(m, ServerContent) and m.model_turn is not None]
+    expected = [
+        m["serverContent"]["modelTurn"]["parts"][0]["text"]
+        for m in old.sent[start:sent_before]
+        if "modelTurn" in m.get("serverContent", {})
+    ]
+    assert expected and chunks == expected, "every chunk sent before the drop, in order"
+
+
+async def test_two_drops_while_the_app_is_paused_lose_no_event() -> None:
+    """The new connection's receiver is still delivering what the first handover carried over
+    (the app is paused, the buffer full) when the second drop comes: nothing is lost."""
+
+    async def until(predicate: Any) -> None:
+        with trio.fail_after(5):
+            while not predicate():
+                await trio.sleep(0.005)
+
+    async with open_fake_server(api_key=TEST_KEY, chunk_count=40) as server:
+        async with Client(
+            api_key=TEST_KEY, base_url=server.url, receive_buffer_bytes=1500
+        ) as client:
+            async with client.stream(MODEL, config=TEXT, reconnect=FAST) as s:
+                await s.send_text("first")
+                await wait_for_handle(s)
+                await s.pause("receive")
+                await s.send_text("hello there general kenobi")
+                await until(lambda: s._delivery_scope is not None)  # buffer full
+                for n in (1, 2):
+                    live = live_connection(server)
+                    live.abort()
+                    i = 0
+                    while len(s.handovers) < n:
+                        await s.send_realtime_text(f"poke {n}.{i}")
+                        i += 1
+                        await trio.sleep(0.01)
+                    await until(lambda: s.state == "open")
+                    if n == 1:
+                        # the new receiver is blocked delivering the carried-over messages
+                        await until(lambda: s._delivery_scope is not None)
+                await s.resume("receive")
+                seen: list[Any] = []
+                with trio.move_on_after(2):
+                    async for msg in s:
+                        seen.append(msg)
+    assert sum(isinstance(m, SessionResumed) for m in seen) == 2

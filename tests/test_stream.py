@@ -627,3 +627,38 @@ async def test_an_error_the_app_never_saw_is_raised_on_leaving(fake_server: Any)
             async with client.stream(MODEL, config=TEXT) as s:
                 with pytest.raises(ServerInternalError):
                     await s.receive()
+
+
+async def test_leaving_with_a_full_receive_buffer_is_prompt() -> None:
+    """The reader waits on a full receive buffer when the app leaves: the close handshake
+    must not wait out close_timeout."""
+    async with open_fake_server(api_key=TEST_KEY, chunk_count=40) as server:
+        async with Client(
+            api_key=TEST_KEY, base_url=server.url, receive_buffer_bytes=1500, close_timeout=3
+        ) as client:
+            async with client.stream(MODEL, config=TEXT) as s:
+                await s.pause("receive")
+                await s.send_text("hello there general kenobi")
+                with trio.fail_after(5):
+                    while s._delivery_scope is None:  # the reader is blocked on the buffer
+                        await trio.sleep(0.005)
+                t0 = trio.current_time()
+            assert trio.current_time() - t0 < 1.0, "the close handshake waited for close_timeout"
+        assert server.connections[0].close_code == 1000
+
+
+async def test_client_keeps_the_cause_of_the_body_exception(fake_server: Any) -> None:
+    with pytest.raises(ValueError) as info:
+        async with Client(api_key=TEST_KEY, base_url=fake_server.url):
+            raise ValueError("boom") from KeyError("cause")
+    assert isinstance(info.value.__cause__, KeyError)
+
+
+async def test_messages_before_setup_complete_are_counted(fake_server: Any) -> None:
+    fake_server.inject(Fault.unknown_message(at_message=1))
+    async with Client(api_key=TEST_KEY, base_url=fake_server.url) as client:
+        with trio.fail_after(10):
+            async with client.stream(MODEL, config=TEXT) as s:
+                first = await s.receive()
+                assert type(first).__name__ == "UnknownMessage"
+                assert s.statistics().messages_received == 1
