@@ -23,6 +23,7 @@ from ._connection import ConnectionOptions, LiveConnection
 from ._errors import (
     ConfigurationError,
     ConnectionLostError,
+    MultipleErrorsError,
     SetupRejectedError,
     StreamClosedError,
     register_secret,
@@ -243,13 +244,21 @@ class Client:
         try:
             return await stack.__aexit__(exc_type, exc, tb)
         except BaseExceptionGroup as group:
-            real = [e for e in group.exceptions if not isinstance(e, trio.Cancelled)]
+            cancelled, rest = group.split(trio.Cancelled)
+            real = _leaves(rest) if rest is not None else []
             if exc is not None and real == [exc]:
                 return False  # the body's own exception, exactly as it was raised
+            if not real:
+                # only cancellation (an outer scope): one Cancelled, as trio code expects
+                assert cancelled is not None
+                raise _leaves(cancelled)[0] from None
             # Our tasks never raise; anything else is a bug or a KeyboardInterrupt.
+            for leaf in real:
+                if isinstance(leaf, KeyboardInterrupt):
+                    raise leaf from group
             if len(real) == 1:
                 raise real[0] from None
-            raise
+            raise MultipleErrorsError(group) from None
 
     def _require_open(self) -> trio.Nursery:
         if self._nursery is None:
@@ -393,6 +402,17 @@ class Client:
         unseen = stream._unseen_error()
         if unseen is not None:
             raise unseen
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    """The exceptions in *group*, nested groups flattened."""
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            out.extend(_leaves(exc))
+        else:
+            out.append(exc)
+    return out
 
 
 def _stale_spare(exc: BaseException) -> bool:

@@ -200,6 +200,8 @@ class ConnectionPool:
         try:
             with trio.fail_after(self.pool_timeout):
                 while True:
+                    if self._closed:
+                        raise ConfigurationError("the client is closed")
                     if self._waiters[0] is waiter:
                         spare = self._take_spare()
                         if spare is not None:
@@ -303,6 +305,8 @@ class ConnectionPool:
     async def aclose(self) -> None:
         """Close every idle spare (active connections belong to their streams)."""
         self._closed = True
+        for waiter in self._waiters:
+            waiter.event.set()
         idle, self._idle = self._idle, []
         with trio.CancelScope(shield=True):
             for conn, _ in idle:

@@ -445,7 +445,17 @@ class LiveStream:
                         self._fail(exc)
                         break
         finally:
+            if self._state in ("open", "setup", "resuming"):
+                # stopped from outside (the Client closed while the stream was open): nobody
+                # waiting on the stream may hang
+                self._fail(
+                    StreamClosedError(
+                        "the Client was closed while the stream was open",
+                        resume_handle=self._resume_handle,
+                    )
+                )
             self._tasks_done.set()
+            self._note_change()
 
     async def _serve(self, conn: LiveConnection) -> _Handover | None:
         """Run the sender and the receiver on *conn* until the stream ends or a handover is
@@ -488,6 +498,15 @@ class LiveStream:
     def _collect_unsent(self) -> None:
         # A message being written right now is accounted for by the sender itself.
         self._unsent.extend(item.message for item in self._outgoing.drain())
+
+    def _over(self) -> bool:
+        """True once the stream has failed, been cancelled or started closing."""
+        return self._error is not None or self._cancelled or self._state in (
+            "closing",
+            "closed",
+            "cancelled",
+            "failed",
+        )
 
     def _note_change(self) -> None:
         self._changed.set()
@@ -733,6 +752,8 @@ class LiveStream:
         try:
             with trio.move_on_at(deadline):
                 while True:
+                    if self._over():
+                        return False
                     if self._open_turns:
                         self._outgoing.resume("handover")
                         await self._changed.wait()
@@ -746,7 +767,7 @@ class LiveStream:
                     if not self._handle_due:
                         break  # no finished turn is waiting for its handle
                     await self._changed.wait()
-            if self._resume_handle is None:
+            if self._resume_handle is None or self._over():
                 return False  # nothing to resume: a goAway stays a plain message
             self._outgoing.pause("handover")
             await self._write_idle.wait()
@@ -757,6 +778,7 @@ class LiveStream:
             self._quiet_wanted = False
             if not requested:
                 self._outgoing.resume("handover")
+            self._note_change()
 
     async def reconfigure(self, config: LiveConfig | Mapping[str, Any]) -> SessionResumed:
         """Change the session's configuration (system instruction, tools, anything but the
@@ -792,9 +814,12 @@ class LiveStream:
         while True:
             # one handover at a time: let one already under way finish first
             while self._handover is not None or self._state == "resuming":
-                self._check_usable()
+                if self._over():
+                    self._check_usable()
+                    raise self._closed_error()
                 await self._changed.wait()
             if not await self._hand_over_when_quiet(handover, math.inf):
+                self._check_usable()  # the stream ended meanwhile: its own error
                 raise ConfigurationError(
                     "reconfigure() needs a resumption handle, and the server has not sent one "
                     "yet (it sends them after model turns)"
@@ -802,7 +827,8 @@ class LiveStream:
             if self._handover is handover:
                 break
         while handover.result is None:
-            if self._error is not None or self._state in ("closed", "cancelled", "closing"):
+            if self._over():
+                self._check_usable()
                 raise self._closed_error()
             await self._changed.wait()
         return handover.result
@@ -810,6 +836,11 @@ class LiveStream:
     async def _hand_over(self, handover: _Handover) -> None:
         """Move the session to a new connection with the newest handle (see ReconnectPolicy)."""
         policy = self._policy
+        old = self._conn
+        # frames the old connection received but nobody took yet go first, in order (and are
+        # observed first: one may carry a newer handle)
+        while (frame := old.receive_nowait()) is not None:
+            self._park_frame(frame)
         handle = self._resume_handle
         error = handover.error
         if policy is None or self._checkout is None or handle is None:
@@ -818,7 +849,6 @@ class LiveStream:
         self._state = "resuming"
         started = trio.current_time()
         interrupted = bool(self._open_turns)
-        old = self._conn
         base = handover.setup or self.setup
         transparent = (
             base.session_resumption.transparent if base.session_resumption is not None else None
@@ -827,9 +857,6 @@ class LiveStream:
             base,
             session_resumption=SessionResumptionConfig(handle=handle, transparent=transparent),
         )
-        # frames the old connection received but nobody took yet go first, in order
-        while (frame := old.receive_nowait()) is not None:
-            self._park_frame(frame)
         attempt = 0
         warm = False
         while True:
@@ -919,7 +946,9 @@ class LiveStream:
                 with trio.move_on_after(self.options.close_timeout):
                     # a handover under way first: what was queued meanwhile goes out on the
                     # new connection
-                    while self._handover is not None and not self._tasks_done.is_set():
+                    while (
+                        self._handover is not None or self._quiet_wanted
+                    ) and not self._tasks_done.is_set():
                         await self._changed.wait()
                     self._outgoing.resume()
                     self._outgoing.close()
@@ -929,6 +958,7 @@ class LiveStream:
             if self._tasks_scope is not None:
                 self._tasks_scope.cancel()
                 await self._tasks_done.wait()
+            self._note_change()
             # free trio-websocket's reader if it waits on a full buffer, so that it can read
             # the server's close frame
             self._incoming.close(self._closed_error())

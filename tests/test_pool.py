@@ -216,3 +216,27 @@ def test_bad_pool_options_are_configuration_errors() -> None:
     ):
         with pytest.raises(ConfigurationError):
             Client(api_key=TEST_KEY, base_url="ws://127.0.0.1:1", **kwargs)  # type: ignore[arg-type]
+
+
+async def test_a_waiting_checkout_ends_promptly_when_the_client_closes(fake_server: Any) -> None:
+    outcome: list[BaseException] = []
+
+    async def waiter(client: Client) -> None:
+        try:
+            async with client.stream(MODEL, config=TEXT):
+                pass
+        except ConfigurationError as exc:
+            outcome.append(exc)
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as outer:
+            async with Client(
+                api_key=TEST_KEY, base_url=fake_server.url, max_connections=1
+            ) as client:
+                async with client.stream(MODEL, config=TEXT):
+                    outer.start_soon(waiter, client)
+                    await wait_for(lambda: client.pool.statistics().waiting == 1)
+                    await client.pool.aclose()
+                    await wait_for(lambda: bool(outcome), timeout=1.0)  # not at pool_timeout
+    (error,) = outcome
+    assert "closed" in str(error)

@@ -16,6 +16,7 @@ from gemini_ws import (
     ServerContent,
     ServerInternalError,
     SessionResumed,
+    StreamClosedError,
     ToolCall,
 )
 from gemini_ws.testing import Fault, open_fake_server
@@ -455,3 +456,53 @@ async def test_two_drops_while_the_app_is_paused_lose_no_event() -> None:
                     async for msg in s:
                         seen.append(msg)
     assert sum(isinstance(m, SessionResumed) for m in seen) == 2
+
+
+async def test_reconfigure_waiting_for_a_turn_ends_when_the_stream_is_cancelled() -> None:
+    async with open_fake_server(api_key=TEST_KEY, chunk_count=50, chunk_interval=0.2) as server:
+        async with Client(api_key=TEST_KEY, base_url=server.url) as client:
+            async with client.stream(MODEL, config=TEXT, reconnect=FAST) as s:
+                await s.send_text("hi")
+                await next_reply(s, [])
+                await wait_for_handle(s)
+                await s.send_text("a long answer please")  # 50 chunks, 0.2 s apart
+                await s.receive()
+                outcome: list[BaseException] = []
+
+                async def reconfigure() -> None:
+                    try:
+                        await s.reconfigure(LiveConfig(response_modalities=["TEXT"]))
+                    except Exception as exc:
+                        outcome.append(exc)
+
+                with trio.fail_after(5):
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(reconfigure)
+                        await trio.sleep(0.3)  # reconfigure waits for the turn to end
+                        await s.cancel()
+    (error,) = outcome
+    assert isinstance(error, StreamClosedError)
+
+
+async def test_leaving_while_a_go_away_waits_for_its_handle_flushes_the_queue() -> None:
+    async with open_fake_server(api_key=TEST_KEY, chunk_count=2, chunk_interval=0.3) as server:
+        async with Client(api_key=TEST_KEY, base_url=server.url) as client:
+            with trio.fail_after(15):
+                async with client.stream(MODEL, config=TEXT, reconnect=FAST) as s:
+                    await s.send_text("first")
+                    await next_reply(s, [])
+                    await wait_for_handle(s)
+                    await s.send_text("second")
+                    await s.receive()  # mid-turn
+                    live_connection(server).go_away(30.0, close_code=None)
+                    async for _ in s.turn():
+                        pass  # turnComplete: the handover gate closes, the handle is due
+                    await s.send_text("third")
+    assert not s.unsent
+    texts = [
+        m["clientContent"]["turns"][0]["parts"][0]["text"]
+        for c in server.connections
+        for m in c.received
+        if "clientContent" in m
+    ]
+    assert texts.count("third") == 1

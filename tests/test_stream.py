@@ -662,3 +662,23 @@ async def test_messages_before_setup_complete_are_counted(fake_server: Any) -> N
                 first = await s.receive()
                 assert type(first).__name__ == "UnknownMessage"
                 assert s.statistics().messages_received == 1
+
+
+async def test_stream_in_another_task_ends_when_the_client_closes(fake_server: Any) -> None:
+    outcome: list[BaseException] = []
+
+    async def worker(client: Client, task_status: Any) -> None:
+        async with client.stream(MODEL, config=TEXT) as s:
+            task_status.started()
+            try:
+                await s.receive()  # nothing is coming
+            except GeminiWSError as exc:
+                outcome.append(exc)
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as outer:
+            async with Client(api_key=TEST_KEY, base_url=fake_server.url) as client:
+                await outer.start(worker, client)
+                await trio.sleep(0.1)
+    (error,) = outcome
+    assert isinstance(error, StreamClosedError) and "Client was closed" in str(error)
