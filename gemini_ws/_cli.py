@@ -557,7 +557,9 @@ async def _watch_sigint(
 
 
 async def _read_line() -> str:
-    return await trio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True)
+    line: str = await trio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True)
+    # bytes that are not UTF-8 (a pasted binary, a wrong locale) become U+FFFD, not a crash
+    return line.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 class _WavSink:
@@ -734,9 +736,9 @@ def _run_fake_server(args: argparse.Namespace) -> int:
     from .testing.__main__ import main as fake_main
 
     argv = [
-        "--host", args.host,
+        f"--host={args.host}",
         "--port", str(args.port),
-        "--api-key", args.api_key,
+        f"--api-key={args.api_key}",  # one token: a key starting with "-" is not an option
         "--chunk-count", str(args.chunk_count),
         "--chunk-interval", str(args.chunk_interval),
         "--first-chunk-delay", str(args.first_chunk_delay),

@@ -586,11 +586,34 @@ def _enum_to(v: Any) -> Any:
     raise _Invalid(f"expected a string enum value, got {_describe(v)}")
 
 
-def _freeform_to(v: Any) -> Any:
-    if type(v) is dict:
-        return v
+def _check_json(v: Any, depth: int = 0) -> None:
+    """Refuse what JSON cannot carry (NaN and infinities, non-str keys, other objects), the
+    same with orjson or without it (orjson would write NaN as null, or serialise datetimes)."""
+    if depth > 200:
+        raise _Invalid("nested too deeply")
+    if v is None or isinstance(v, bool | int | str):
+        return
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            raise _Invalid(f"{v!r} is not valid in JSON")
+        return
+    if isinstance(v, list | tuple):
+        for item in v:
+            _check_json(item, depth + 1)
+        return
     if isinstance(v, Mapping):
-        return dict(v)
+        for key, item in v.items():
+            if not isinstance(key, str):
+                raise _Invalid(f"JSON object keys must be str, got {_describe(key)}")
+            _check_json(item, depth + 1)
+        return
+    raise _Invalid(f"not JSON data: {_describe(v)}")
+
+
+def _freeform_to(v: Any) -> Any:
+    if isinstance(v, Mapping):
+        _check_json(v)
+        return v if type(v) is dict else dict(v)
     raise _Invalid(f"expected a dict, got {_describe(v)}")
 
 

@@ -277,3 +277,29 @@ def test_the_api_key_is_never_printed() -> None:
     )
     assert_one_error_line(result, 1)
     assert key not in result.stdout + result.stderr
+
+
+def test_chat_survives_input_that_is_not_utf8() -> None:
+    result = subprocess.run(
+        [*CMD, "chat"], input=b"hi\n\xff\nbye\n", capture_output=True, timeout=TIMEOUT,
+        env=clean_env(),
+    )
+    assert result.returncode == 0, result.stderr
+    assert b"You said: bye" in result.stdout
+
+
+def test_fake_server_key_that_starts_with_a_dash() -> None:
+    proc = subprocess.Popen(
+        [*CMD, "fake-server", "--port", "0", "--api-key=-x"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(),
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(3)]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+    assert lines[1].strip() == "api_key: -x"

@@ -1092,3 +1092,17 @@ def test_function_declaration_schema_keys_untouched() -> None:
         "behavior": "BLOCKING",
         "parametersJsonSchema": {"$defs": {"a_b": {}}},
     }
+
+
+@pytest.mark.parametrize(
+    "response",
+    [{"x": float("nan")}, {"x": [float("inf")]}, {"x": {1: "non-str key"}}, {"x": object()}],
+    ids=["nan", "inf in a list", "int key", "object"],
+)
+def test_free_form_maps_refuse_what_json_cannot_carry(response: dict[str, Any]) -> None:
+    """The same with or without orjson (which would write NaN as null)."""
+    message = ToolResponse(
+        function_responses=[FunctionResponse(id="1", name="f", response=response)]
+    )
+    with pytest.raises(ConfigurationError, match="response"):
+        encode(message)

@@ -181,6 +181,16 @@ class UserTurn:
         return [self._responses[i] for i in wanted]
 
 
+def parse_rate(mime: str, default: int = 16000) -> int:
+    """The ``rate=N`` of an audio mime type, or *default* when absent or implausible (the
+    fake must not crash on odd client input)."""
+    match = re.search(r"rate=(\d{1,7})(?!\d)", mime)
+    if match is None:
+        return default
+    rate = int(match.group(1))
+    return rate if 1000 <= rate <= 1_000_000 else default
+
+
 def text_message(text: str) -> dict[str, Any]:
     """A ``serverContent`` text chunk."""
     return {"serverContent": {"modelTurn": {"parts": [{"text": text}]}}}
@@ -243,7 +253,7 @@ def find_tool_calls(text: str, names: Iterable[str]) -> list[tuple[str, dict[str
                 start += 1
             try:
                 obj, end = decoder.raw_decode(text, start)
-            except ValueError:
+            except (ValueError, RecursionError):
                 obj, end = None, start
             while end < len(text) and text[end].isspace():
                 end += 1
@@ -418,8 +428,7 @@ def usage_metadata(
                 prompt_text_chars += len(text)
             inline = part.get("inlineData")
             if isinstance(inline, Mapping) and str(inline.get("mimeType", "")).startswith("audio"):
-                rate_match = re.search(r"rate=(\d+)", str(inline.get("mimeType")))
-                rate = int(rate_match.group(1)) if rate_match else 16000
+                rate = parse_rate(str(inline.get("mimeType")))
                 data = inline.get("data", "")
                 prompt_audio_seconds += len(str(data)) * 3 / 4 / 2 / rate
     prompt_details: list[dict[str, Any]] = [

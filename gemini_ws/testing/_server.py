@@ -109,6 +109,7 @@ from ._model import (
     Responder,
     UserTurn,
     audio_message,
+    parse_rate,
     text_message,
     usage_metadata,
 )
@@ -648,7 +649,7 @@ class FakeConnection:
         try:
             text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
             obj = json.loads(text)
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             excerpt = (raw if isinstance(raw, str) else raw.decode("utf-8", "replace"))[:40]
             await self._fail(1007, f"Invalid JSON payload received. Unexpected token.\n{excerpt}")
             return
@@ -669,6 +670,14 @@ class FakeConnection:
         if len(message) != 1:
             await self._fail(1007, REASON_INVALID_ARGUMENT)
             return
+        try:
+            await self._dispatch(message, number)
+        except (TypeError, ValueError, ArithmeticError, RecursionError, AttributeError):
+            # Client input the model code did not expect: like the real service, refuse that
+            # input (1007); it is not a bug of the fake server.
+            await self._fail(1007, REASON_INVALID_ARGUMENT)
+
+    async def _dispatch(self, message: dict[str, Any], number: int) -> None:
         ((kind, body),) = message.items()
         if self.setup is None:
             if kind != "setup":
@@ -790,7 +799,10 @@ class FakeConnection:
         for tool in tools:
             if not isinstance(tool, dict):
                 continue
-            for decl in tool.get("functionDeclarations") or ():
+            decls = tool.get("functionDeclarations")
+            if not isinstance(decls, list):
+                continue
+            for decl in decls:
                 if isinstance(decl, dict) and isinstance(decl.get("name"), str):
                     self._functions[decl["name"]] = decl
 
@@ -903,9 +915,7 @@ class FakeConnection:
         if not self._auto_vad and not self._activity_active:
             self.ignored_audio_bytes += len(data)
             return
-        rate = re.search(r"rate=(\d+)", mime)
-        if rate:
-            self._audio_rate = int(rate.group(1)) or 16000
+        self._audio_rate = parse_rate(mime)
         if self._auto_vad and not self._audio:
             self._interrupt(barge_in=True)  # start of speech
         self._audio += data
