@@ -66,3 +66,39 @@ async def test_odd_input_is_refused_or_handled_never_a_crash(messages: list[Any]
         assert not server.errors
         for conn in server.connections:
             assert conn.close_code in (None, 1000, 1001, 1007), conn.close_code
+
+
+async def test_no_resumable_handle_while_interrupting_input_waits_for_its_answer() -> None:
+    """A handle is a snapshot at a resumable point: after a barge-in, the interrupted turn's
+    end is not one (the interrupting input is already in the history, unanswered)."""
+    from .test_fake_server_helpers import recv
+
+    async with open_fake_server(chunk_interval=0.2, chunk_count=5) as server:
+        with trio.fail_after(10):
+            async with connect(server) as ws:
+                await send(ws, {"setup": {
+                    "model": MODEL, "generationConfig": {"responseModalities": ["TEXT"]},
+                    "sessionResumption": {"transparent": True}}})
+                await recv(ws)
+                await send(ws, {"realtimeInput": {"text": "first"}})
+                while "modelTurn" not in (await recv(ws)).get("serverContent", {}):
+                    pass
+                await send(ws, {"realtimeInput": {"text": "second"}})  # barge-in
+                seen: list[str] = []
+                completes = 0
+                while completes < 2:
+                    msg = await recv(ws)
+                    content = msg.get("serverContent", {})
+                    for part in content.get("modelTurn", {}).get("parts", []):
+                        seen.append("text:" + part.get("text", ""))
+                    update = msg.get("sessionResumptionUpdate", {})
+                    if update.get("resumable"):
+                        seen.append("handle")
+                    completes += bool(content.get("turnComplete"))
+                while "handle" not in seen:  # the handle after the answered turn
+                    msg = await recv(ws)
+                    if msg.get("sessionResumptionUpdate", {}).get("resumable"):
+                        seen.append("handle")
+    first_handle = seen.index("handle")
+    answered = "".join(s[5:] for s in seen[:first_handle] if s.startswith("text:"))
+    assert "second" in answered, seen

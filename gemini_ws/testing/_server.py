@@ -996,7 +996,10 @@ class FakeConnection:
                 await self._emit(self._turn_complete(gen))
                 gen.turn_complete_sent = True
             self._record_model_output(gen)
-            if self._resumption is not None:
+            # A handle is a snapshot at a resumable point: not while input that interrupted
+            # this turn waits for its own answer (it is already in the history).
+            queued = self._turn_recv.statistics().current_buffer_used
+            if self._resumption is not None and not queued:
                 await self._emit(self._new_handle())
         finally:
             self._current = None
