@@ -682,3 +682,13 @@ async def test_stream_in_another_task_ends_when_the_client_closes(fake_server: A
                 await trio.sleep(0.1)
     (error,) = outcome
     assert isinstance(error, StreamClosedError) and "Client was closed" in str(error)
+
+
+async def test_receive_turn_collects_one_turn(client: Client) -> None:
+    with trio.fail_after(10):
+        async with client.stream(MODEL, config=TEXT) as s:
+            await s.send_text("collect me")
+            messages = await s.receive_turn()
+    contents = [m for m in messages if isinstance(m, ServerContent)]
+    assert contents[-1].turn_complete
+    assert "collect me" in "".join(m.text for m in contents)
