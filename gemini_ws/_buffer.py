@@ -159,6 +159,13 @@ class ByteQueue(Generic[T]):
         self._bytes += size
         self._get_lot.unpark(count=1)
 
+    def push_back(self, item: T, size: int) -> None:
+        """Queue *item* now, ignoring the byte bound and a close (what a connection that is
+        being retired still read must not be lost, nor wait for room)."""
+        self._items.append((item, size))
+        self._bytes += size
+        self._get_lot.unpark(count=1)
+
     def get_nowait(self) -> T:
         """Take the oldest item now or raise :class:`trio.WouldBlock`."""
         if self._items and not self._pausers:
@@ -175,13 +182,14 @@ class ByteQueue(Generic[T]):
         raise trio.WouldBlock
 
     async def get(self) -> T:
-        """Take the oldest item, waiting while the queue is empty or paused."""
-        await trio.lowlevel.checkpoint_if_cancelled()
+        """Take the oldest item, waiting while the queue is empty or paused.
+
+        The checkpoint comes first: once an item is taken, ``get`` returns without yielding,
+        so no other task ever sees the queue empty while the item is between the queue and
+        its taker (the stream's flush on exit relies on that)."""
+        await trio.lowlevel.checkpoint()
         while True:
             try:
-                item = self.get_nowait()
+                return self.get_nowait()
             except trio.WouldBlock:
                 await self._get_lot.park()
-                continue
-            await trio.lowlevel.cancel_shielded_checkpoint()
-            return item

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import ssl
+import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
@@ -22,9 +23,7 @@ import trio
 from ._connection import ConnectionOptions, LiveConnection
 from ._errors import (
     ConfigurationError,
-    ConnectionLostError,
     MultipleErrorsError,
-    SetupRejectedError,
     StreamClosedError,
     register_secret,
 )
@@ -39,6 +38,7 @@ from ._types import (
     SessionResumptionConfig,
     Setup,
 )
+from ._validate import check_int, check_number
 
 __all__ = ["DEFAULT_BASE_URL", "Client"]
 
@@ -105,7 +105,7 @@ class Client:
             )
         if not isinstance(key, str) or any(c in key for c in "\r\n\0"):
             raise ConfigurationError("the API key must be a str without control characters")
-        register_secret(key)
+        # (the key is registered with the redactor only once every argument is valid: below)
         self._api_key = key
         self.ephemeral = key.startswith(_EPHEMERAL_PREFIX)
         version = api_version or ("v1alpha" if self.ephemeral else "v1beta")
@@ -117,6 +117,13 @@ class Client:
         method = "BidiGenerateContentConstrained" if self.ephemeral else "BidiGenerateContent"
         if base_url is not None and not isinstance(base_url, str):
             raise ConfigurationError(f"base_url must be a str, got {type(base_url).__name__}")
+        if base_url is not None and len(key) >= 4 and key in base_url:
+            # said without echoing the URL: the key is not registered for masking yet
+            raise ConfigurationError("base_url must not contain the API key; pass api_key")
+        if not isinstance(allow_insecure, bool):
+            raise ConfigurationError(
+                f"allow_insecure must be True or False, got {type(allow_insecure).__name__}"
+            )
         if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
             raise ConfigurationError(
                 f"ssl_context must be an ssl.SSLContext, got {type(ssl_context).__name__}"
@@ -124,28 +131,15 @@ class Client:
         self.endpoint = Endpoint.from_base_url(
             base_url or DEFAULT_BASE_URL, _path(version, method), allow_insecure=allow_insecure
         )
-        for name, value in (
-            ("connect_timeout", connect_timeout),
-            ("setup_timeout", setup_timeout),
-            ("close_timeout", close_timeout),
-            ("heartbeat_timeout", heartbeat_timeout),
-        ):
-            if not isinstance(value, int | float) or not value > 0:
-                raise ConfigurationError(f"{name} must be a positive number, got {value!r:.40}")
-        if heartbeat_interval is not None and (
-            not isinstance(heartbeat_interval, int | float) or not heartbeat_interval > 0
-        ):
-            raise ConfigurationError(
-                f"heartbeat_interval must be a positive number or None, got "
-                f"{heartbeat_interval!r:.40}"
-            )
-        for name, size in (
-            ("max_message_size", max_message_size),
-            ("receive_buffer_bytes", receive_buffer_bytes),
-            ("send_buffer_bytes", send_buffer_bytes),
-        ):
-            if not isinstance(size, int) or size <= 0:
-                raise ConfigurationError(f"{name} must be a positive int, got {size!r:.40}")
+        # (bools are refused: isinstance(True, int) holds, and True would mean 1)
+        check_number("connect_timeout", connect_timeout)
+        check_number("setup_timeout", setup_timeout)
+        check_number("close_timeout", close_timeout)
+        check_number("heartbeat_timeout", heartbeat_timeout)
+        check_number("heartbeat_interval", heartbeat_interval, optional=True)
+        check_int("max_message_size", max_message_size, minimum=1)
+        check_int("receive_buffer_bytes", receive_buffer_bytes, minimum=1)
+        check_int("send_buffer_bytes", send_buffer_bytes, minimum=1)
         self.connection_options = ConnectionOptions(
             connect_timeout=connect_timeout,
             close_timeout=close_timeout,
@@ -198,7 +192,11 @@ class Client:
         self._exit_stack: contextlib.AsyncExitStack | None = None
         self._nursery: trio.Nursery | None = None
         self._closed = False
+        self._streams: set[LiveStream] = set()
         self.models = Models(self)
+        # Every argument is valid: from now until this client closes (or is collected without
+        # having been entered) its key is masked in every error and log record.
+        self._forget_key = weakref.finalize(self, register_secret(key))
 
     def __repr__(self) -> str:
         state = "open" if self._nursery is not None else ("closed" if self._closed else "new")
@@ -220,11 +218,23 @@ class Client:
             idle_timeout=self.idle_timeout,
             pool_timeout=self.pool_timeout,
         )
-        if self._pool.pool_size:
-            self._pool._refill()
+        self._pool.refill()
         return self
 
     async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        try:
+            return await self._exit(exc_type, exc, tb)
+        finally:
+            # Nothing of this client is left to raise or log: its key stops being masked
+            # (other live clients' keys, and anything shaped like a key, still are).
+            self._forget_key()
+
+    async def _exit(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
@@ -236,6 +246,10 @@ class Client:
         pool, self._pool = self._pool, None
         if stack is None or nursery is None:
             return None
+        # A stream still open (in a task the client's block does not wait for) ends now, with
+        # an error that says why; its own block then finishes at once.
+        for stream in list(self._streams):
+            await stream._client_closed()
         if pool is not None:
             await pool.aclose()
         # Every stream waits for its own tasks; whatever is left (nothing, normally) is
@@ -320,12 +334,11 @@ class Client:
         return await self.pool.prewarm(n)
 
     async def connect(self) -> LiveConnection:
-        """Open one connection (TCP, TLS, WebSocket upgrade; no setup yet) in the client's
-        nursery, bypassing the pool. The caller must ``aclose()`` it."""
-        nursery = self._require_open()
+        """Open one connection (TCP, TLS, WebSocket upgrade; no setup yet), bypassing the
+        pool. The caller must ``aclose()`` it."""
+        self._require_open()
         conn = LiveConnection(self.endpoint, self._headers, self.connection_options)
-        started: LiveConnection = await nursery.start(conn.run)
-        return started
+        return await conn.open()
 
     @contextlib.asynccontextmanager
     async def stream(
@@ -357,40 +370,36 @@ class Client:
         setup = self.build_setup(model, config, resume_handle=resume_handle)
         if policy is not None and setup.session_resumption is None:
             setup = attrs.evolve(setup, session_resumption=SessionResumptionConfig())
-        nursery = self._require_open()
-        pool = self.pool
-        stale_spares = 0
-        while True:
-            conn = await pool.checkout()
-            stream = LiveStream(
-                conn,
-                setup,
-                self.stream_options,
-                reconnect=policy,
-                checkout=pool.checkout,
-                release=pool.release,
-            )
-            try:
-                await stream._handshake()
-                await nursery.start(stream._run)
-                break
-            except BaseException as exc:
-                with trio.CancelScope(shield=True):
-                    await conn.aclose(1000)
-                    pool.release(conn)
-                # A spare the server dropped while it sat idle, unnoticed until now: no user
-                # work was lost, so it is replaced without the caller seeing an error.
-                if conn.was_spare and _stale_spare(exc) and stale_spares < 3:
-                    stale_spares += 1
-                    pool.note_dead_spare()
-                    continue
-                raise
+        self._require_open()
+        stream = LiveStream(setup, self.stream_options, pool=self.pool, reconnect=policy)
+        body_error: BaseException | None = None
+        self._streams.add(stream)
         try:
-            yield stream
-        except BaseException:
-            await stream._close(flush=False)
-            raise
-        await stream._close(flush=True)
+            # The stream's own nursery: its supervisor, receiver, sender and heartbeat. Those
+            # tasks never raise, so the only exception that can come out of it is the body's.
+            async with trio.open_nursery() as nursery:
+                await stream._open(nursery)
+                try:
+                    yield stream
+                except BaseException as exc:
+                    body_error = exc
+                    await stream._close(flush=False)
+                    raise
+                await stream._close(flush=True)
+        except BaseExceptionGroup as group:
+            leaves = _leaves(group)
+            if body_error is not None and all(
+                leaf is body_error or isinstance(leaf, trio.Cancelled) for leaf in leaves
+            ):
+                raise body_error from None
+            real = [leaf for leaf in leaves if not isinstance(leaf, trio.Cancelled)]
+            if len(real) == 1:
+                raise real[0] from None
+            if not real:
+                raise leaves[0] from None
+            raise MultipleErrorsError(group) from None
+        finally:
+            self._streams.discard(stream)
         # Never end a session silently: an error the application did not look at, or queued
         # input that never went out, is raised on leaving the block.
         if stream.unsent and stream.state != "cancelled":
@@ -413,13 +422,6 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
         else:
             out.append(exc)
     return out
-
-
-def _stale_spare(exc: BaseException) -> bool:
-    """Whether a setup failure means the connection was already dead (not a refusal)."""
-    if isinstance(exc, ConnectionLostError):
-        return True
-    return isinstance(exc, SetupRejectedError) and exc.code not in (1007, 1008)
 
 
 class Models:

@@ -1,14 +1,15 @@
-"""One WebSocket to the Live API: open, setup handshake, heartbeat, close handshake, statistics.
+"""One WebSocket to the Live API: open, receive, send, heartbeat, close handshake, statistics.
 
-A :class:`LiveConnection` is served by :meth:`LiveConnection.run`, a task started with
-``nursery.start`` in the client's nursery. It returns (through ``task_status``) once TCP, TLS
-and the WebSocket upgrade are done, and from then on never raises into that nursery: a failure
-is recorded and handed to whoever sends or receives next, as one of our errors.
+A :class:`LiveConnection` runs no task of its own. The stream that uses it runs, in its own
+nursery, the one task that reads it (:meth:`LiveConnection.receive`) and its heartbeat
+(:meth:`LiveConnection.heartbeat`); an idle warm spare in the pool is read by nobody (a spare
+receives nothing before its setup) and is checked with :meth:`LiveConnection.poll_dead`.
 
-Tasks per connection: trio-websocket's reader (the one task that reads the socket; it answers
-pings itself) and our heartbeat. The stream above drains messages as fast as they arrive into a
-byte-bounded buffer, so the reader is only held up when that buffer is full; the heartbeat knows
-and is suspended rather than declaring the connection dead.
+The heartbeat forgives both kinds of backpressure: while the application's buffer is full the
+receiver does not read, so pongs cannot arrive; while a write waits for the socket the uplink is
+the bottleneck, so a ping (written after the data ahead of it) and its pong are late for a reason
+that is not a dead connection. Only a missing pong on a connection that was reading and writing
+freely is a heartbeat timeout.
 """
 
 from __future__ import annotations
@@ -21,10 +22,8 @@ from collections.abc import Sequence
 
 import attrs
 import trio
-import trio_websocket
 
 from ._errors import (
-    ConnectError,
     ConnectionLostError,
     ConnectTimeoutError,
     GeminiWSError,
@@ -32,38 +31,24 @@ from ._errors import (
     InvalidArgumentError,
     MessageTooLargeError,
     PolicyViolationError,
+    ProtocolError,
     ServerClosedError,
     ServerInternalError,
     StreamClosedError,
 )
-from ._transport import (
-    Endpoint,
-    MessageTap,
-    Sink,
-    open_websocket_stream,
-    translate_reader_error,
-)
+from ._transport import Endpoint
+from ._validate import validated
+from ._websocket import CloseInfo, WebSocket, WebSocketClosed
 
 __all__ = ["ConnectionOptions", "ConnectionStatistics", "LiveConnection", "error_for_close"]
 
 logger = logging.getLogger("gemini_ws")
 
-_LOCAL_TOO_BIG = "Exceeded maximum message size"
-
 
 def error_for_close(
     code: int, reason: str | None, *, resume_handle: str | None = None
 ) -> GeminiWSError:
-    """The error for a WebSocket close with *code* and *reason* (1006: no close frame)."""
-    if code == 1006:
-        return ConnectionLostError(
-            "the connection was lost without a close frame", resume_handle=resume_handle
-        )
-    if code == 1009 and reason and reason.startswith(_LOCAL_TOO_BIG):
-        return MessageTooLargeError(
-            f"a message from the server was larger than max_message_size ({reason})",
-            resume_handle=resume_handle,
-        )
+    """The error for a close frame the server sent with *code* and *reason*."""
     cls: type[ServerClosedError] = {
         1007: InvalidArgumentError,
         1008: PolicyViolationError,
@@ -72,6 +57,29 @@ def error_for_close(
     return cls(code, reason, resume_handle=resume_handle)
 
 
+def error_for_end(info: CloseInfo, *, resume_handle: str | None = None) -> GeminiWSError:
+    """The error for the end of a connection, by who ended it and how."""
+    if info.by_peer:
+        return error_for_close(info.code, info.reason, resume_handle=resume_handle)
+    if info.by_us:
+        return StreamClosedError("the connection was closed by this client")
+    if info.code == 1009:
+        return MessageTooLargeError(
+            f"a message from the server was larger than max_message_size ({info.reason})",
+            resume_handle=resume_handle,
+        )
+    if info.code == 1006:
+        return ConnectionLostError(
+            "the connection was lost without a close frame", resume_handle=resume_handle
+        )
+    return ProtocolError(
+        f"the server broke the WebSocket protocol ({info.code}: {info.reason}); "
+        "the connection was closed",
+        resume_handle=resume_handle,
+    )
+
+
+@validated
 @attrs.frozen
 class ConnectionOptions:
     """How to open and keep a connection (all times in seconds; ``None`` disables)."""
@@ -85,10 +93,10 @@ class ConnectionOptions:
     ssl_context: ssl.SSLContext | None = None
 
 
+@validated
 @attrs.frozen
 class ConnectionStatistics:
-    """A snapshot of one connection's counters (sizes are payload bytes, or characters for
-    text frames)."""
+    """A snapshot of one connection's counters (sizes are payload bytes)."""
 
     state: str
     messages_sent: int
@@ -117,21 +125,14 @@ class LiveConnection:
         self.endpoint = endpoint
         self._headers = tuple(headers)
         self.options = options
-        self._ws: trio_websocket.WebSocketConnection | None = None
-        self._tap: MessageTap | None = None
-        self._stream: trio.abc.Stream | None = None
+        self._ws: WebSocket | None = None
         self._state = "new"
         self._error: GeminiWSError | None = None
-        self._closing = False
-        self._close_requested = trio.Event()
-        self._done = trio.Event()
         self._close_lock = trio.Lock()
-        self._cancel_scope: trio.CancelScope | None = None
         # backpressure: set by the consumer while it cannot take more messages
         self._backpressure = False
         self._backpressure_ended_at = -math.inf
         self._heartbeats_suspended = 0
-        # counters
         self._messages_sent = 0
         self._bytes_sent = 0
         self._messages_received = 0
@@ -147,181 +148,134 @@ class LiveConnection:
         self.was_spare = False
 
     def __repr__(self) -> str:
-        return f"<LiveConnection {self.endpoint.url} {self._state}>"
+        return f"<LiveConnection {self.endpoint.url} {self.state}>"
 
     # --- lifetime ------------------------------------------------------------------------
     @property
     def state(self) -> str:
         """``new``, ``connecting``, ``open``, ``closing`` or ``closed``."""
+        if self._state == "open" and self._ws is not None and self._ws.closed is not None:
+            return "closed"
         return self._state
 
     @property
     def is_open(self) -> bool:
-        """True while messages can be sent and received."""
-        return self._state == "open" and self._error is None and self._ws is not None and (
-            self._ws.closed is None
-        )
+        """True while messages can be sent and received. For a connection nobody reads (a
+        warm spare, which receives nothing before its setup) the socket is polled: anything
+        readable means the server is closing it."""
+        ws = self._ws
+        if self._state != "open" or self._error is not None or ws is None or not ws.is_open:
+            return False
+        return ws.reader_attached or self._in_setup or not ws.poll_dead()
 
-    async def run(self, *, task_status: trio.TaskStatus[LiveConnection]) -> None:
-        """Open the connection, report it through *task_status*, then serve it until closed.
+    _in_setup = False
 
-        Raises (before ``task_status.started``) one of our :class:`ConnectError` subclasses;
-        after that it never raises except for cancellation.
-        """
-        started = False
+    async def open(self) -> LiveConnection:
+        """TCP, TLS and the WebSocket upgrade, bounded by ``connect_timeout``. Raises one of
+        our :class:`ConnectError` subclasses (the socket is closed on failure)."""
         self._state = "connecting"
         t0 = trio.current_time()
         try:
-            async with trio.open_nursery() as inner:
-                self._cancel_scope = inner.cancel_scope
-                try:
-                    with trio.fail_after(self.options.connect_timeout):
-                        self._ws, self._stream, self._tap = await open_websocket_stream(
-                            inner,
-                            self.endpoint,
-                            headers=self._headers,
-                            ssl_context=self.options.ssl_context,
-                            max_message_size=self.options.max_message_size,
-                            receive_buffer_size=self.options.receive_buffer_size,
-                        )
-                except trio.TooSlowError:
-                    raise ConnectTimeoutError(
-                        f"connecting to {self.endpoint.host}:{self.endpoint.port} took longer "
-                        f"than {self.options.connect_timeout} s"
-                    ) from None
-                self.opened_at = trio.current_time()
-                self._time_to_open = self.opened_at - t0
-                self._state = "open"
-                if self.options.heartbeat_interval is not None:
-                    inner.start_soon(self._heartbeat, self.options.heartbeat_interval)
-                started = True
-                task_status.started(self)
-                await self._close_requested.wait()
-                inner.cancel_scope.cancel()
-        except BaseException as exc:  # translated or recorded below
-            error = _single_error(exc)
-            if isinstance(error, trio.Cancelled) or not isinstance(error, Exception):
-                raise
-            translated = translate_reader_error(error)
-            if not started:
-                if isinstance(translated, GeminiWSError):
-                    raise translated from None
-                raise ConnectError(f"could not open the connection: {translated!r}") from exc
-            logger.debug("connection task ended with %r", translated)
-            if self._error is None and isinstance(translated, GeminiWSError):
-                self._error = translated
-        finally:
+            with trio.fail_after(self.options.connect_timeout):
+                self._ws = await WebSocket.connect(
+                    self.endpoint,
+                    headers=self._headers,
+                    ssl_context=self.options.ssl_context,
+                    max_message_size=self.options.max_message_size,
+                )
+        except trio.TooSlowError:
             self._state = "closed"
-            if self._stream is not None:
-                with trio.CancelScope(shield=True):
-                    await trio.aclose_forcefully(self._stream)
-            self._done.set()
+            raise ConnectTimeoutError(
+                f"connecting to {self.endpoint.host}:{self.endpoint.port} took longer "
+                f"than {self.options.connect_timeout} s"
+            ) from None
+        except BaseException:
+            self._state = "closed"
+            raise
+        self.opened_at = trio.current_time()
+        self._time_to_open = self.opened_at - t0
+        self._state = "open"
+        return self
 
-    async def wait_closed(self) -> None:
-        """Wait until the connection's task has finished and its socket is closed."""
-        await self._done.wait()
-
-    async def aclose(self, code: int = 1000, reason: str | None = None) -> None:
-        """Close with a close handshake (*code*, default 1000), bounded by ``close_timeout`` and
-        shielded from cancellation; then close the socket. Idempotent."""
+    async def aclose(self, code: int = 1000, reason: str = "") -> bool:
+        """Close with a close handshake (*code*, default 1000), bounded by ``close_timeout``
+        and shielded from cancellation; then close the socket. Idempotent. Returns True when
+        the server answered the close (it read everything written before it)."""
+        answered = False
         with trio.CancelScope(shield=True):
             async with self._close_lock:
-                if self._ws is not None and not self._closing:
-                    self._closing = True
+                if self._ws is not None and self._state != "closed":
                     self._state = "closing"
-                    with trio.move_on_after(self.options.close_timeout):
-                        await self._ws.aclose(code, reason)
-                self._closing = True
-                self._close_requested.set()
-                if self._cancel_scope is not None:
-                    self._cancel_scope.cancel()
-                if self._state != "new":
-                    with trio.move_on_after(self.options.close_timeout):
-                        await self._done.wait()
+                    try:
+                        answered = await self._ws.aclose(
+                            code, reason, bound=self.options.close_timeout
+                        )
+                    finally:
+                        self._state = "closed"
+                self._state = "closed"
+        return answered
 
     async def abort(self, error: GeminiWSError | None = None) -> None:
         """Drop the connection at once without a close handshake (records *error*)."""
         if error is not None and self._error is None:
             self._error = error
-        self._closing = True
-        if self._stream is not None:
-            with trio.CancelScope(shield=True):
-                await trio.aclose_forcefully(self._stream)
-        self._close_requested.set()
+        if self._ws is not None:
+            await self._ws.abort()
+        else:
+            await trio.lowlevel.checkpoint()
+        self._state = "closed"
+
+    async def wait_closed(self) -> None:
+        """Kept for callers of the first build: the connection is closed when ``aclose`` or
+        ``abort`` returns."""
+        await trio.lowlevel.checkpoint()
+
+    def attach_reader(self, attached: bool) -> None:
+        """Called by the task that reads this connection when it starts and stops."""
+        if self._ws is not None:
+            self._ws.reader_attached = attached
 
     # --- I/O ---------------------------------------------------------------------------------
-    def _closed_error(self, exc: trio_websocket.ConnectionClosed | None) -> GeminiWSError:
+    def _ended_error(self, info: CloseInfo | None) -> GeminiWSError:
         if self._error is not None:
             return self._error
-        reason = exc.reason if exc is not None else (self._ws.closed if self._ws else None)
-        if self._closing:
-            return StreamClosedError("the connection was closed by this client")
-        if reason is None:
+        if info is None:
             return ConnectionLostError("the connection is closed", resume_handle=self.resume_handle)
-        return error_for_close(reason.code, reason.reason, resume_handle=self.resume_handle)
+        return error_for_end(info, resume_handle=self.resume_handle)
 
     def error(self) -> GeminiWSError | None:
         """The error that ended this connection, if it has ended."""
         if self._error is not None:
             return self._error
         if self._ws is not None and self._ws.closed is not None:
-            return self._closed_error(None)
+            return self._ended_error(self._ws.closed)
         return None
 
     async def send(self, message: str | bytes) -> None:
         """Send one WebSocket message (text for ``str``)."""
         ws = self._ws
         if ws is None or self._error is not None:
-            raise self._closed_error(None)
+            raise self._ended_error(None if ws is None else ws.closed)
         try:
-            await ws.send_message(message)
-        except trio_websocket.ConnectionClosed as exc:
-            raise self._closed_error(exc) from None
+            await ws.send(message)
+        except WebSocketClosed as exc:
+            raise self._ended_error(exc.info) from None
         self._messages_sent += 1
         self._bytes_sent += len(message)
 
-    async def receive(self) -> str | bytes:
-        """Receive the next WebSocket message, or raise the error that ended the connection."""
+    async def receive(self) -> bytes:
+        """Receive the next WebSocket message, or raise the error that ended the connection.
+        Only one task may call it (the stream's receiver)."""
         ws = self._ws
         if ws is None:
-            raise self._closed_error(None)
+            raise self._ended_error(None)
         try:
-            message = await ws.get_message()
-        except trio_websocket.ConnectionClosed as exc:
-            raise self._closed_error(exc) from None
+            message = await ws.receive()
+        except WebSocketClosed as exc:
+            raise self._ended_error(exc.info) from None
         self._messages_received += 1
         self._bytes_received += len(message)
         return message
-
-    def receive_nowait(self) -> str | bytes | None:
-        """A message already waiting in trio-websocket's queue, or None."""
-        ws = self._ws
-        if ws is None:
-            return None
-        try:
-            message = ws._recv_channel.receive_nowait()
-        except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-            return None
-        self._messages_received += 1
-        self._bytes_received += len(message)
-        return message
-
-    def set_sink(self, sink: Sink | None) -> None:
-        """Hand every further message straight to *sink* (run in the reader task) instead of
-        queueing it for :meth:`receive`; ``None`` restores queueing. :meth:`receive` still
-        raises the error that ends the connection."""
-        if self._tap is None:
-            return
-        if sink is None:
-            self._tap.sink = None
-            return
-
-        async def counting(message: str | bytes) -> None:
-            self._messages_received += 1
-            self._bytes_received += len(message)
-            await sink(message)
-
-        self._tap.sink = counting
 
     # --- heartbeat ---------------------------------------------------------------------------
     def set_backpressure(self, active: bool) -> None:
@@ -331,29 +285,43 @@ class LiveConnection:
             self._backpressure_ended_at = trio.current_time()
         self._backpressure = active
 
-    async def _heartbeat(self, interval: float) -> None:
+    async def heartbeat(self) -> None:
+        """Ping every ``heartbeat_interval`` with a random payload; abort the connection with
+        :class:`HeartbeatTimeoutError` when a pong is missing for ``heartbeat_timeout`` on a
+        connection that was not held up by backpressure either way. Returns when the connection
+        ends; run it beside the reader."""
+        interval = self.options.heartbeat_interval
         ws = self._ws
-        assert ws is not None
+        if interval is None or ws is None:
+            return
         timeout = self.options.heartbeat_timeout
-        while True:
+        while ws.closed is None:
             await trio.sleep(interval)
-            if self._backpressure:
+            if self._backpressure or ws.writing_since is not None:
                 self._heartbeats_suspended += 1
                 continue
             payload = os.urandom(8)
+            try:
+                pong = await ws.ping(payload)  # waits behind a write under way: not timed
+            except WebSocketClosed:
+                return
             sent_at = trio.current_time()
             self._pings_sent += 1
             with trio.move_on_after(timeout) as scope:
-                try:
-                    await ws.ping(payload)
-                except trio_websocket.ConnectionClosed:
-                    return
+                await pong.wait()
+            if ws.closed is not None:
+                return
             if not scope.cancelled_caught:
                 self._pongs_received += 1
                 self._last_rtt = trio.current_time() - sent_at
                 continue
-            ws._pings.pop(payload, None)  # trio-websocket leaves a cancelled ping registered
-            if self._backpressure or self._backpressure_ended_at >= sent_at:
+            ws.forget_ping(payload)
+            if (
+                self._backpressure
+                or self._backpressure_ended_at >= sent_at
+                or ws.writing_since is not None
+                or ws.last_write_end >= sent_at + timeout / 2
+            ):
                 self._heartbeats_suspended += 1
                 continue
             await self.abort(
@@ -368,7 +336,7 @@ class LiveConnection:
         """An immutable snapshot of this connection's counters."""
         closed = self._ws.closed if self._ws is not None else None
         return ConnectionStatistics(
-            state=self._state,
+            state=self.state,
             messages_sent=self._messages_sent,
             bytes_sent=self._bytes_sent,
             messages_received=self._messages_received,
@@ -381,16 +349,3 @@ class LiveConnection:
             close_code=closed.code if closed is not None else None,
             close_reason=closed.reason if closed is not None else None,
         )
-
-
-def _single_error(exc: BaseException) -> BaseException:
-    """Unwrap nested exception groups holding one real error (Cancelled ones dropped)."""
-    while isinstance(exc, BaseExceptionGroup):
-        real = [e for e in exc.exceptions if not isinstance(e, trio.Cancelled)]
-        if len(real) == 1:
-            exc = real[0]
-        elif not real:
-            return exc.exceptions[0]
-        else:
-            return exc
-    return exc

@@ -5,14 +5,17 @@ WebSocket close keep the server's ``code`` and ``reason``; errors raised while a
 resumable carry the newest ``resume_handle`` so the caller can resume by hand.
 
 No message, ``repr`` or attribute of these errors ever contains the API key: every text that
-may hold server- or user-controlled data goes through :func:`redact` first.
+may hold server- or user-controlled data goes through :func:`redact` first. The redactor masks
+the keys of the clients alive now (each :class:`~gemini_ws.Client` registers its own key and
+forgets it when it closes), and anything shaped like a Google key or an ephemeral token.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 __all__ = [
@@ -41,20 +44,49 @@ __all__ = [
     "redact",
 ]
 
-_SECRETS: set[str] = set()
 _KEYLIKE = re.compile(r"(AIza[0-9A-Za-z_\-]{20,}|auth_tokens/[0-9A-Za-z_\-.]+)")
 _EXCERPT = 200
 
+# The credentials of the clients alive now, one entry per registration (a Client registers its
+# key once every argument is valid, and forgets it when it closes or is collected unentered):
+# a key is masked while some client holding it lives, and no longer. ``_masked`` is the
+# snapshot redact() reads, longest first, rebuilt under the lock when a registration changes.
+# (An RLock: a registration may be forgotten by a finalizer that the garbage collector runs
+# while this thread holds the lock; the worst outcome then is a forgotten key masked a little
+# longer, never a live key unmasked.)
+_live: dict[object, str] = {}
+_masked: tuple[str, ...] = ()
+_lock = threading.RLock()
 
-def register_secret(secret: str | None) -> None:
-    """Remember a credential so that :func:`redact` removes it from any text."""
-    if secret and len(secret) >= 4:
-        _SECRETS.add(secret)
+
+def register_secret(secret: str) -> Callable[[], None]:
+    """Mask *secret* in every error and log record until the returned function is called
+    (idempotent). Each call is a registration of its own: a key two clients hold stays masked
+    until both forgot it. Secrets shorter than 4 characters are not masked (they would mask
+    ordinary words); the returned function is then a no-op."""
+    token = object()
+    if len(secret) >= 4:
+        with _lock:
+            _live[token] = secret
+            _refresh()
+
+    def forget() -> None:
+        with _lock:
+            if _live.pop(token, None) is not None:
+                _refresh()
+
+    return forget
+
+
+def _refresh() -> None:
+    global _masked
+    _masked = tuple(sorted(set(_live.copy().values()), key=len, reverse=True))
 
 
 def redact(text: str) -> str:
-    """Return *text* with every known credential (and anything shaped like a key) masked."""
-    for secret in _SECRETS:
+    """Return *text* with the credential of every live client (and anything shaped like a
+    Google key or an ephemeral token) masked."""
+    for secret in _masked:
         if secret in text:
             text = text.replace(secret, "***")
     return _KEYLIKE.sub("***", text)
@@ -77,7 +109,7 @@ class RedactingFilter(logging.Filter):
     close reasons, and on ours)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if _SECRETS or "AIza" in str(record.msg) or record.args:
+        if _masked or record.args or any(m in str(record.msg) for m in ("AIza", "auth_tokens/")):
             message = record.getMessage()
             cleaned = redact(message)
             if cleaned != message:

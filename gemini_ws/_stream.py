@@ -1,20 +1,21 @@
-"""LiveStream: one Live session, with a sender task and a receiver task per connection.
+"""LiveStream: the public API of one Live session, and the only code that performs the
+:class:`~gemini_ws._session.Session`'s actions.
 
 ::
 
-    application task(s)               stream tasks (in the client's nursery)          socket
-    ───────────────────               ──────────────────────────────────────          ──────
-    s.send_*() ──encode──▶ outgoing ByteQueue ──▶ sender ──▶ LiveConnection.send ──▶  ws
-    async for msg in s ◀── incoming ByteQueue ◀── decode ◀── trio-websocket's reader ◀── ws
-                                                  (receiver: start-up, then waits for the end)
+    application task(s)                 the stream's nursery (opened by client.stream())     socket
+    ───────────────────                 ────────────────────────────────────────────────     ──────
+    s.send_*() ──encode──▶ outgoing ByteQueue ──gate──▶ sender ──▶ LiveConnection.send ──▶  ws
+    async for msg in s ◀── incoming ByteQueue ◀── receiver (reads the socket, decodes) ◀──  ws
+                                                  supervisor (stops, dials, replays)
+                                                  heartbeat, goAway timer
 
-Both queues are bounded in bytes. trio-websocket's reader task hands each complete message
-straight to the stream (decode, observe, queue), so a message costs no extra task switch; the
-receiver task delivers what a handover carried over, then waits for the connection's end.
-``pause()`` closes the gates of the queues (items wait, in order); the reader keeps draining
-the socket into the incoming queue until its byte bound, then TCP backpressure applies and the
-connection's heartbeat is suspended. ``resume()`` opens the gates. ``cancel()`` stops the tasks,
-closes with 1000 (bounded, shielded) and reports the outgoing messages that were never written.
+Per connection, one receiver task reads the socket (pongs and close frames keep flowing), decodes
+each message, tells the Session, then queues the message for the application; one sender task
+writes what the application queued, telling the Session when each write starts and ends. Both
+queues are bounded in bytes. ``pause()`` closes the application's gates; the Session closes the
+handover gate (``HoldSends``) in the phases that hold sends. The supervisor performs the actions
+that need I/O (stop a connection, dial the next one with the resuming setup) one at a time.
 
 The tasks never raise: a failure is recorded once and handed to the application on its next
 send or receive (the same error either way), or on leaving the ``async with`` if it never
@@ -24,11 +25,8 @@ looked.
 from __future__ import annotations
 
 import logging
-import math
-import random
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from typing import Any, Literal, Protocol
 
 import attrs
 import trio
@@ -39,11 +37,28 @@ from ._errors import (
     ConfigurationError,
     ConnectionLostError,
     GeminiWSError,
+    PoolTimeoutError,
     ProtocolError,
     ServerClosedError,
     SetupRejectedError,
     SetupTimeoutError,
     StreamClosedError,
+)
+from ._session import (
+    Action,
+    Dial,
+    Emit,
+    Fail,
+    HoldSends,
+    Outgoing,
+    Phase,
+    ReconnectPolicy,
+    ReleaseSends,
+    Replay,
+    Session,
+    SessionResumed,
+    SetTimer,
+    StopConnection,
 )
 from ._types import (
     ActivityEnd,
@@ -60,7 +75,6 @@ from ._types import (
     ServerContent,
     ServerMessage,
     SessionResumptionConfig,
-    SessionResumptionUpdate,
     Setup,
     SetupComplete,
     ToolCall,
@@ -72,6 +86,7 @@ from ._types import (
     tool_response,
     video_frame,
 )
+from ._validate import validated
 from ._wire import decode, encode
 
 __all__ = [
@@ -88,6 +103,7 @@ Direction = Literal["both", "receive", "send"]
 logger = logging.getLogger("gemini_ws")
 
 
+@validated
 @attrs.frozen
 class StreamOptions:
     """Buffering and timing of a stream (bytes and seconds)."""
@@ -101,66 +117,11 @@ class StreamOptions:
     close_timeout: float = 3.0
 
 
-@attrs.frozen
-class ReconnectPolicy:
-    """How a stream with ``reconnect`` on survives goAway and dropped connections.
-
-    On ``goAway`` the stream waits (at most until ``time_left`` minus ``go_away_margin``) for the
-    model's turn to end and a fresh resumption handle, holds new sends, then moves the session
-    to a new connection (a warm spare when the pool has one). On a resumable drop it re-dials up
-    to ``max_attempts`` times with exponential backoff from ``initial_backoff`` to
-    ``max_backoff``, each delay jittered by up to ``jitter`` of itself.
-    """
-
-    max_attempts: int = attrs.field(default=5, validator=attrs.validators.ge(1))
-    initial_backoff: float = attrs.field(default=0.25, validator=attrs.validators.ge(0))
-    max_backoff: float = attrs.field(default=5.0, validator=attrs.validators.ge(0))
-    jitter: float = attrs.field(default=0.5, validator=attrs.validators.ge(0))
-    go_away_margin: float = attrs.field(default=1.0, validator=attrs.validators.ge(0))
-    #: Finish the old connection's close handshake before sending the resuming ``setup``
-    #: (the real service has been reported to refuse a resume while the old connection is
-    #: open). ``False`` overlaps the two, saving one round trip of handover gap, for servers
-    #: known to allow it.
-    close_old_first: bool = True
-    #: Outgoing messages kept for replay after the newest handle, bounded in bytes.
-    replay_buffer_bytes: int = attrs.field(
-        default=8 * 1024 * 1024, validator=attrs.validators.gt(0)
-    )
-
-    def backoff(self, attempt: int) -> float:
-        """The jittered delay before re-dial number *attempt* (1-based)."""
-        base = min(self.max_backoff, self.initial_backoff * 2.0 ** (attempt - 1))
-        return float(base * (1 + self.jitter * random.random()))
-
-
-@attrs.frozen
-class SessionResumed:
-    """Yielded by a stream with ``reconnect`` on when its session moved to a new connection.
-
-    ``reason`` is ``"go_away"``, ``"connection_lost"`` or ``"reconfigure"``; ``gap`` is the time
-    in seconds during which nothing could be sent or received; ``replayed`` counts the client
-    messages sent again because the handle predates them; ``interrupted_turn`` is True when a
-    model turn was cut off by a drop (its partial reply will be generated again); ``error`` is
-    the error that caused a ``connection_lost`` handover.
-    """
-
-    reason: str
-    handle: str
-    attempts: int
-    gap: float
-    replayed: int
-    interrupted_turn: bool
-    warm: bool
-    error: GeminiWSError | None = None
-    #: messages that should have been replayed but had been dropped because the replay log
-    #: passed ``ReconnectPolicy.replay_buffer_bytes`` (0 unless the log overflowed)
-    replay_dropped: int = 0
-
-
 #: What a stream yields: every server message, plus :class:`SessionResumed` events.
 StreamEvent = ServerMessage | SessionResumed
 
 
+@validated
 @attrs.frozen
 class StreamStatistics:
     """A snapshot of a stream, readable at any time."""
@@ -194,49 +155,16 @@ class StreamStatistics:
         return self.time_to_first_chunk[-1] if self.time_to_first_chunk else None
 
 
-@attrs.define
-class _Outgoing:
-    message: ClientMessage
-    text: str
-    #: position of the message on its connection (setup is 0), for transparent resumption
-    index: int = 0
-    #: position in the whole stream
-    seq: int = 0
+class Pool(Protocol):
+    """What a stream needs of the connection pool."""
 
+    async def checkout(self) -> LiveConnection: ...
 
-@attrs.define(eq=False)
-class _Handover:
-    reason: str
-    error: GeminiWSError | None = None
-    setup: Setup | None = None
-    #: set with the resulting event once this handover completed (reconfigure waits on it)
-    result: SessionResumed | None = None
+    async def checkout_replacement(self, old: LiveConnection) -> LiveConnection: ...
 
+    def release(self, conn: LiveConnection) -> None: ...
 
-def _ends_user_turn(message: ClientMessage) -> bool:
-    if isinstance(message, ClientContent):
-        return bool(message.turn_complete)
-    if isinstance(message, RealtimeInput):
-        return bool(
-            message.text or message.audio_stream_end or message.activity_end is not None
-        )
-    return isinstance(message, ToolResponse)
-
-
-def _starts_model_turn(message: ClientMessage) -> bool:
-    """Whether *message* asks the model for a new turn (a tool response continues one)."""
-    return not isinstance(message, ToolResponse) and _ends_user_turn(message)
-
-
-def _resumable(error: GeminiWSError, after_go_away: bool) -> bool:
-    """Whether a session may be resumed after *error* (a drop, not a refusal)."""
-    if isinstance(error, ConnectionLostError):
-        return True
-    if isinstance(error, ServerClosedError) and not isinstance(error, SetupRejectedError):
-        if error.code in (1000, 1001, 1011, 1012, 1013, 1014):
-            return True
-        return after_go_away and error.code == 1008
-    return False
+    def note_dead_spare(self) -> None: ...
 
 
 class _TurnIterator:
@@ -258,8 +186,19 @@ class _TurnIterator:
         return message
 
 
-Checkout = Callable[[], Awaitable[LiveConnection]]
-Release = Callable[[LiveConnection], None]
+def _starts_turn_timer(message: ClientMessage) -> bool:
+    if isinstance(message, ClientContent):
+        return bool(message.turn_complete)
+    if isinstance(message, RealtimeInput):
+        return bool(message.text or message.audio_stream_end or message.activity_end)
+    return isinstance(message, ToolResponse)
+
+
+def _stale_spare(exc: BaseException) -> bool:
+    """Whether a setup failure means the connection was already dead (not a refusal)."""
+    if isinstance(exc, ConnectionLostError):
+        return True
+    return isinstance(exc, SetupRejectedError) and exc.code not in (1007, 1008)
 
 
 class LiveStream:
@@ -274,54 +213,34 @@ class LiveStream:
 
     def __init__(
         self,
-        connection: LiveConnection,
         setup: Setup,
         options: StreamOptions,
         *,
+        pool: Pool,
         reconnect: ReconnectPolicy | None = None,
-        checkout: Checkout | None = None,
-        release: Release | None = None,
     ) -> None:
-        self._conn = connection
-        self.setup = setup
         self.options = options
+        self._pool = pool
         self._policy = reconnect
-        self._checkout = checkout
-        self._release = release
-        self._outgoing: ByteQueue[_Outgoing] = ByteQueue(options.send_buffer_bytes)
+        self._session = Session(setup, reconnect)
+        self._conn: LiveConnection | None = None
+        #: the connection that holds the session's pool slot (a failed dial keeps it)
+        self._slot: LiveConnection | None = None
+        self._outgoing: ByteQueue[Outgoing] = ByteQueue(options.send_buffer_bytes)
         self._incoming: ByteQueue[StreamEvent] = ByteQueue(options.receive_buffer_bytes)
-        self._state = "setup"
-        self._error: GeminiWSError | None = None
-        self._error_seen = False
-        self._cancelled = False
-        self._in_flight: _Outgoing | None = None
-        self._write_idle = trio.Event()
-        self._write_idle.set()
-        self._unsent: list[ClientMessage] = []
-        self._tasks_scope: trio.CancelScope | None = None
-        self._conn_scope: trio.CancelScope | None = None
-        self._conn_nursery: trio.Nursery | None = None
-        self._tasks_done = trio.Event()
-        self._sender_done = trio.Event()
-        self._handover: _Handover | None = None
-        # delivery carried across a handover: a message being delivered when the old
-        # connection's tasks stopped, then the SessionResumed event
-        self._preface: list[tuple[StreamEvent, int]] = []
-        # the wait of a delivery blocked on a full receive buffer (in the reader task)
+        self._nursery: trio.Nursery | None = None
+        self._io_send, self._io_receive = trio.open_memory_channel[Action](float("inf"))
+        self._served: dict[int, trio.Event] = {}
+        self._sender_scopes: dict[int, trio.CancelScope] = {}
+        self._retiring: set[LiveConnection] = set()
+        #: the wait of a delivery blocked on a full receive buffer (in the receiver task)
         self._delivery_scope: trio.CancelScope | None = None
-        # resumption bookkeeping
-        self._replay: deque[_Outgoing] = deque()
-        self._replay_bytes = 0
-        self._replay_dropped = 0
-        self._seq = 0
-        self._conn_index = 0
-        self._open_turns: deque[int] = deque()  # seq of each turn-ending message not answered
-        self._covered_seq = 0
-        self._handle_fresh = False
-        self._quiet_wanted = False
-        self._handle_due = False  # a turn completed and its handle has not arrived yet
         self._changed = trio.Event()
-        self._handovers: list[SessionResumed] = []
+        self._cancelled = False
+        self._closing = False
+        self._error_seen = False
+        self._unsent: list[ClientMessage] = []
+        self._unsure: set[int] = set()  # ids of items whose write did not complete
         # statistics
         self._sent = 0
         self._sent_bytes = 0
@@ -330,18 +249,19 @@ class LiveStream:
         self._setup_time: float | None = None
         self._turn_started_at: float | None = None
         self._first_chunk: list[float] = []
-        self._turns_completed = 0
         self._paused_since: float | None = None
         self._paused_total = 0.0
-        self._resume_handle: str | None = setup.session_resumption.handle if (
-            setup.session_resumption is not None
-        ) else None
         self._go_away: GoAway | None = None
 
     def __repr__(self) -> str:
-        return f"<LiveStream {self.setup.model} {self._state}>"
+        return f"<LiveStream {self.setup.model} {self.state}>"
 
     # --- properties --------------------------------------------------------------------------
+    @property
+    def setup(self) -> Setup:
+        """The ``setup`` the session runs with now (without its resumption handle)."""
+        return self._session.setup
+
     @property
     def model(self) -> str:
         """The model of this session (``models/...``)."""
@@ -351,12 +271,17 @@ class LiveStream:
     def state(self) -> str:
         """``setup``, ``open``, ``resuming``, ``closing``, ``closed``, ``cancelled`` or
         ``failed``."""
-        return self._state
+        if self._cancelled:
+            return "cancelled"
+        phase = self._session.phase
+        if phase in (Phase.DRAINING, Phase.QUIET):
+            return "open"
+        return str(phase.value)
 
     @property
     def resume_handle(self) -> str | None:
         """The newest resumable session handle the server gave (needs session resumption)."""
-        return self._resume_handle
+        return self._session.handle
 
     @property
     def go_away(self) -> GoAway | None:
@@ -371,44 +296,79 @@ class LiveStream:
     @property
     def connection(self) -> LiveConnection:
         """The connection under this stream now (it changes on a handover)."""
+        assert self._conn is not None
         return self._conn
 
     @property
     def handovers(self) -> tuple[SessionResumed, ...]:
         """Every handover this stream made, oldest first."""
-        return tuple(self._handovers)
+        return tuple(self._session.handovers)
 
-    # --- lifetime (driven by Client.stream) ---------------------------------------------------
-    async def _handshake(self) -> None:
-        """Send ``setup`` and wait for ``setupComplete`` on the current connection."""
-        t0 = trio.current_time()
-        early = await self._setup_connection(self._conn, self.setup)
-        self._preface.extend(early)
+    @property
+    def _error(self) -> GeminiWSError | None:
+        return self._session.error
+
+    # --- opening (driven by Client.stream) ----------------------------------------------------
+    async def _open(self, nursery: trio.Nursery) -> None:
+        """Take a connection, run the setup handshake, start the stream's tasks in *nursery*
+        (under a cancel scope of their own: stopping them never touches the caller's body)."""
+        self._nursery = await nursery.start(self._host)
+        stale_spares = 0
+        while True:
+            conn = await self._pool.checkout()
+            t0 = trio.current_time()
+            try:
+                early = await self._setup_connection(conn, self._session.setup)
+            except BaseException as exc:
+                with trio.CancelScope(shield=True):
+                    await conn.aclose(1000)
+                    self._pool.release(conn)
+                # A spare the server dropped while it sat idle, unnoticed until now: no user
+                # work was lost, so it is replaced without the caller seeing an error.
+                if conn.was_spare and _stale_spare(exc) and stale_spares < 3:
+                    stale_spares += 1
+                    self._pool.note_dead_spare()
+                    continue
+                raise
+            break
         self._setup_time = trio.current_time() - t0
-        self._state = "open"
+        self._conn = self._slot = conn
+        self._session.setup_complete()
+        self._push_early(early)
+        self._nursery.start_soon(self._supervise)
+        await self._nursery.start(self._serve, conn, self._session.generation)
+
+    async def _host(self, *, task_status: trio.TaskStatus[trio.Nursery]) -> None:
+        """Hold the nursery of the stream's tasks until :meth:`_close` cancels it."""
+        async with trio.open_nursery() as tasks:
+            task_status.started(tasks)
+            await trio.sleep_forever()
+
+    def _push_early(self, early: list[tuple[StreamEvent, int]]) -> None:
+        for event, size in early:
+            self._incoming.push_back(event, size)
+            self._count_delivered(event, size)
 
     async def _setup_connection(
         self, conn: LiveConnection, setup: Setup
     ) -> list[tuple[StreamEvent, int]]:
         """Send *setup* on *conn* and wait for ``setupComplete`` (bounded). Returns what the
-        server sent before ``setupComplete`` that is worth delivering (unknown message types,
-        usage reports), for the caller to queue after anything that belongs before it."""
+        server sent before it that is worth delivering (unknown types, usage reports)."""
         early: list[tuple[StreamEvent, int]] = []
+        handle = self._session.handle
+        conn._in_setup = True
         try:
             with trio.fail_after(self.options.setup_timeout):
                 await conn.send(encode(setup))
                 frame = await conn.receive()
                 message = decode(frame)
-                # New server message types never break a client: anything unknown (or a bare
-                # usage report) before setupComplete is kept and delivered after it.
                 while isinstance(message, UnknownMessage | UsageMessage):
                     early.append((message, len(frame)))
                     frame = await conn.receive()
                     message = decode(frame)
         except trio.TooSlowError:
             raise SetupTimeoutError(
-                f"no setupComplete within {self.options.setup_timeout} s",
-                resume_handle=self._resume_handle,
+                f"no setupComplete within {self.options.setup_timeout} s", resume_handle=handle
             ) from None
         except ServerClosedError as exc:
             raise SetupRejectedError(
@@ -416,282 +376,221 @@ class LiveStream:
                 exc.reason,
                 message=f"the server rejected the setup for {setup.model} "
                 f"(close code {exc.code})",
-                resume_handle=self._resume_handle,
+                resume_handle=handle,
             ) from None
+        finally:
+            conn._in_setup = False
         if not isinstance(message, SetupComplete):
             raise ProtocolError(
                 f"expected setupComplete as the first server message, got "
                 f"{type(message).__name__}",
                 frame,
             )
-        self._conn_index = 0
-        self._go_away = None
+        conn.resume_handle = handle
         return early
 
-    async def _run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """The stream's supervisor: serve the current connection with a sender and a receiver;
-        hand the session over when asked to. Never raises but Cancelled."""
-        try:
-            with trio.CancelScope() as scope:
-                self._tasks_scope = scope
-                task_status.started()
-                while True:
-                    handover = await self._serve(self._conn)
-                    if handover is None:
-                        break
-                    try:
-                        await self._hand_over(handover)
-                    except GeminiWSError as exc:
-                        self._fail(exc)
-                        break
-        finally:
-            if self._state in ("open", "setup", "resuming"):
-                # stopped from outside (the Client closed while the stream was open): nobody
-                # waiting on the stream may hang
-                self._fail(
-                    StreamClosedError(
-                        "the Client was closed while the stream was open",
-                        resume_handle=self._resume_handle,
-                    )
-                )
-            self._tasks_done.set()
-            self._note_change()
-
-    async def _serve(self, conn: LiveConnection) -> _Handover | None:
-        """Run the sender and the receiver on *conn* until the stream ends or a handover is
-        requested (returned)."""
-        self._handover = None
-        self._sender_done = trio.Event()
-        try:
-            async with trio.open_nursery() as nursery:
-                self._conn_scope = nursery.cancel_scope
-                self._conn_nursery = nursery
-                nursery.start_soon(self._sender, conn)
-                nursery.start_soon(self._receiver, conn)
-                self._note_change()  # serving: a closer or reconfigure() may go on
-        finally:
-            self._conn_nursery = None
-        return self._handover
-
-    def _request_handover(self, handover: _Handover) -> None:
-        if self._handover is None:
-            self._handover = handover
-        if self._conn_scope is not None:
-            self._conn_scope.cancel()
-        if self._delivery_scope is not None:
-            self._delivery_scope.cancel()
-
-    def _fail(self, error: GeminiWSError) -> None:
-        """Record the first error; wake everybody; collect what was never sent."""
+    # --- performing the session's actions -----------------------------------------------------
+    def _apply(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, HoldSends):
+                self._outgoing.pause("handover")
+            elif isinstance(action, ReleaseSends):
+                self._outgoing.resume("handover")
+            elif isinstance(action, Replay):
+                for item in reversed(action.items):
+                    self._outgoing.push_front(item, item.size)
+            elif isinstance(action, Emit):
+                self._incoming.push_back(action.event, 0)
+            elif isinstance(action, Fail):
+                self._on_fail(action.error)
+            elif isinstance(action, SetTimer):
+                assert self._nursery is not None
+                self._nursery.start_soon(self._timer, action.at)
+            else:  # StopConnection, Dial: I/O, done by the supervisor in order
+                self._io_send.send_nowait(action)
         self._note_change()
-        if self._error is None and self._state in ("open", "setup", "resuming"):
-            self._error = error
-            self._state = "failed"
-        self._collect_unsent()
-        self._outgoing.close(error)
-        self._incoming.close(error)
-        if self._conn_scope is not None:
-            self._conn_scope.cancel()
-        if self._delivery_scope is not None:
-            self._delivery_scope.cancel()
-
-    def _collect_unsent(self) -> None:
-        # A message being written right now is accounted for by the sender itself.
-        self._unsent.extend(item.message for item in self._outgoing.drain())
-
-    def _over(self) -> bool:
-        """True once the stream has failed, been cancelled or started closing."""
-        return self._error is not None or self._cancelled or self._state in (
-            "closing",
-            "closed",
-            "cancelled",
-            "failed",
-        )
 
     def _note_change(self) -> None:
         self._changed.set()
         self._changed = trio.Event()
 
-    async def _sender(self, conn: LiveConnection) -> None:
+    def _on_fail(self, error: GeminiWSError) -> None:
+        """The session is over with *error*: wake everybody, report what never went out."""
+        if error.resume_handle is None and self._session.handle is not None:
+            error.resume_handle = self._session.handle  # the caller can still resume by hand
+        self._collect_unsent()
+        self._outgoing.close(error)
+        self._incoming.close(error)
+        conn = self._conn
+        if conn is not None and self._nursery is not None:
+            self._nursery.start_soon(self._retire, conn)
+
+    def _collect_unsent(self) -> None:
+        written_unsure = [
+            item for item in self._session.replay_log if id(item) in self._unsure
+        ]
+        self._unsent.extend(item.message for item in written_unsure)
+        self._unsure.clear()
+        self._unsent.extend(item.message for item in self._outgoing.drain())
+
+    async def _timer(self, at: float) -> None:
+        await trio.sleep_until(at)
+        self._apply(self._session.deadline(trio.current_time()))
+
+    async def _retire(self, conn: LiveConnection) -> bool:
+        """Close *conn* (bounded, shielded); what its receiver still reads is delivered."""
+        self._retiring.add(conn)
+        if self._delivery_scope is not None:
+            self._delivery_scope.cancel()
+        try:
+            return await conn.aclose(1000)
+        finally:
+            self._retiring.discard(conn)
+
+    async def _supervise(self) -> None:
+        """Perform the I/O actions one at a time: stop the connection, dial the next."""
+        async for action in self._io_receive:
+            if isinstance(action, StopConnection):
+                old = self._conn
+                assert old is not None
+                scope = self._sender_scopes.get(self._session.generation)
+                if scope is not None:
+                    scope.cancel()
+                if action.wait:
+                    await self._retire(old)
+                else:
+                    assert self._nursery is not None
+                    self._nursery.start_soon(self._retire, old)
+            elif isinstance(action, Dial):
+                await self._dial(action)
+
+    async def _dial(self, action: Dial) -> None:
+        await trio.sleep(action.delay)
+        old = self._conn
+        assert old is not None
+        new: LiveConnection | None = None
+        try:
+            assert self._slot is not None
+            new = await self._pool.checkout_replacement(self._slot)
+            self._slot = new  # the slot moved with it, and stays if its setup fails
+            early = await self._setup_connection(new, action.setup)
+        except BaseException as exc:
+            if new is not None:
+                await new.aclose(1000)  # shielded: also when cancelled
+            if not isinstance(exc, GeminiWSError):
+                raise
+            if isinstance(exc, PoolTimeoutError):  # never retried as a dial failure
+                self._apply(self._session.fail(exc))
+            else:
+                self._apply(self._session.dial_failed(exc, trio.current_time()))
+            return
+        # everything the old connection read is delivered before the SessionResumed event
+        served = self._served.get(self._session.generation)
+        try:
+            if served is not None:
+                with trio.move_on_after(self.options.close_timeout):
+                    await served.wait()
+                if not served.is_set():
+                    await self._retire(old)
+                    await served.wait()
+        except BaseException:
+            await new.aclose(1000)  # not in use yet: nobody else would close it
+            raise
+        self._conn = new
+        self._go_away = None
+        self._apply(self._session.dial_succeeded(trio.current_time(), warm=new.was_spare))
+        self._push_early(early)
+        assert self._nursery is not None
+        self._nursery.start_soon(self._serve, new, self._session.generation)
+
+    # --- the tasks of one connection ------------------------------------------------------
+    async def _serve(
+        self,
+        conn: LiveConnection,
+        generation: int,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Run the receiver, sender and heartbeat of *conn* until it ends (started once the
+        sender waits for messages)."""
+        done = self._served[generation] = trio.Event()
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(self._sender, conn, generation)
+                nursery.start_soon(conn.heartbeat)
+                task_status.started()
+                await self._receiver(conn, generation)
+                nursery.cancel_scope.cancel()
+        finally:
+            done.set()
+            self._note_change()
+
+    async def _receiver(self, conn: LiveConnection, generation: int) -> None:
+        conn.attach_reader(True)
         try:
             while True:
                 try:
-                    item = await self._outgoing.get()
-                except (trio.EndOfChannel, trio.ClosedResourceError, GeminiWSError):
-                    return
-                self._in_flight = item
-                self._write_idle = trio.Event()
-                if self._turn_started_at is None and _ends_user_turn(item.message):
-                    # stamped before the write: the reply may arrive before send() returns
-                    self._turn_started_at = trio.current_time()
-                try:
-                    await conn.send(item.text)
+                    frame = await conn.receive()
                 except GeminiWSError as exc:
-                    self._in_flight = None
-                    self._write_idle.set()
-                    if self._policy is not None and _resumable(exc, self._go_away is not None):
-                        # not known to have arrived: it goes first on the next connection
-                        self._outgoing.push_front(item, len(item.text))
-                        self._request_handover(_Handover("connection_lost", exc))
-                    else:
-                        self._unsent.append(item.message)
-                        self._fail(exc)
+                    if conn not in self._retiring and not isinstance(exc, StreamClosedError):
+                        self._apply(
+                            self._session.connection_lost(exc, generation, trio.current_time())
+                        )
                     return
-                self._in_flight = None
-                self._write_idle.set()
-                self._sent += 1
-                self._sent_bytes += len(item.text)
-                self._conn_index += 1
-                if self._policy is not None:
-                    self._seq += 1
-                    item.index = self._conn_index
-                    item.seq = self._seq
-                    self._keep_for_replay(item)
-                    if _starts_model_turn(item.message):
-                        self._open_turns.append(self._seq)
-                        self._handle_fresh = False
-                    self._note_change()
+                try:
+                    message = decode(frame)
+                except ProtocolError as exc:
+                    exc.resume_handle = self._session.handle
+                    self._apply(self._session.fail(exc))
+                    await conn.abort()
+                    return
+                self._observe(message)
+                self._apply(self._session.server_message(message, generation, trio.current_time()))
+                if not await self._deliver(conn, message, len(frame)):
+                    return
         finally:
-            self._sender_done.set()
-            if self._in_flight is not None:  # cancelled while writing: not known to be sent
-                if self._policy is not None and self._handover is not None:
-                    self._outgoing.push_front(self._in_flight, len(self._in_flight.text))
-                else:
-                    self._unsent.append(self._in_flight.message)
-                self._in_flight = None
-                self._write_idle.set()
-
-    def _keep_for_replay(self, item: _Outgoing) -> None:
-        policy = self._policy
-        assert policy is not None
-        self._replay.append(item)
-        self._replay_bytes += len(item.text)
-        while self._replay_bytes > policy.replay_buffer_bytes and len(self._replay) > 1:
-            old = self._replay.popleft()
-            self._replay_bytes -= len(old.text)
-            self._replay_dropped += 1
-
-    def _forget_covered(self, last_consumed_index: int | None) -> None:
-        """A new handle covers part of what we sent: drop it from the replay log."""
-        while self._replay:
-            item = self._replay[0]
-            if last_consumed_index is not None:
-                covered = item.index <= last_consumed_index
-            else:
-                covered = item.seq <= self._covered_seq
-            if not covered:
-                break
-            self._replay.popleft()
-            self._replay_bytes -= len(item.text)
+            conn.attach_reader(False)
 
     async def _deliver(self, conn: LiveConnection, event: StreamEvent, size: int) -> bool:
-        """Queue *event* for the application. False when the stream is closing or a handover
-        interrupted the wait (the event is then kept, first in line, for the next
-        connection)."""
+        """Queue *event* for the application (waiting while the buffer is full, unless the
+        connection is being retired). False once the stream has stopped delivering."""
         incoming = self._incoming
+        if incoming.closed:
+            return False
         try:
             incoming.put_nowait(event, size)
         except trio.WouldBlock:
             pass
-        except (trio.ClosedResourceError, GeminiWSError):
-            return False
         else:
             self._count_delivered(event, size)
             return True
-        conn.set_backpressure(True)
-        delivered = False
-        try:
-            with trio.CancelScope() as scope:
-                self._delivery_scope = scope
-                if self._handover is not None:
-                    scope.cancel()
-                await incoming.put(event, size)
-                delivered = True
-        except (trio.ClosedResourceError, GeminiWSError):
+        if conn not in self._retiring:
+            conn.set_backpressure(True)
+            try:
+                with trio.CancelScope() as scope:
+                    self._delivery_scope = scope
+                    await incoming.put(event, size)
+                    self._count_delivered(event, size)
+                    return True
+            except (trio.ClosedResourceError, GeminiWSError):
+                return False
+            finally:
+                self._delivery_scope = None
+                conn.set_backpressure(False)
+        if incoming.closed:
             return False
-        finally:
-            self._delivery_scope = None
-            conn.set_backpressure(False)
-            if not delivered and not incoming.closed:
-                # interrupted (a handover, from this scope or an outer one): keep it first in
-                # line for the next connection's receiver
-                self._preface.insert(0, (event, size))
-        if delivered:
-            self._count_delivered(event, size)
-        return delivered
+        incoming.push_back(event, size)  # retiring: nothing it read may be lost or wait
+        self._count_delivered(event, size)
+        return True
 
     def _count_delivered(self, event: StreamEvent, size: int) -> None:
-        if not isinstance(event, SessionResumed):
-            self._received += 1
-            self._received_bytes += size
-
-    def _park_frame(self, frame: str | bytes) -> None:
-        """Keep a frame that arrived while the session is moving, for delivery before the
-        SessionResumed event (observed now: it may carry a newer handle)."""
-        try:
-            message = decode(frame)
-        except ProtocolError:
+        if isinstance(event, SessionResumed):
             return
-        self._observe(message)
-        self._preface.append((message, len(frame)))
-
-    async def _handle_frame(self, conn: LiveConnection, frame: str | bytes) -> bool:
-        """Decode, observe and deliver one frame from *conn*; False once delivery stops."""
-        if self._handover is not None or conn is not self._conn:
-            self._park_frame(frame)  # the session is moving
-            return False
-        try:
-            message = decode(frame)
-        except ProtocolError as exc:
-            exc.resume_handle = self._resume_handle
-            self._fail(exc)
-            await conn.abort()
-            return False
-        self._observe(message)
-        return await self._deliver(conn, message, len(frame))
-
-    async def _receiver(self, conn: LiveConnection) -> None:
-        """Deliver what a handover carried over, then whatever *conn* queued before it was
-        tapped; then let trio-websocket's reader hand frames straight to :meth:`_handle_frame`
-        (no task switch per message) and wait here for the end of the connection."""
-        try:
-            while self._preface:
-                event, size = self._preface.pop(0)
-                if not await self._deliver(conn, event, size):
-                    return
-            while (frame := conn.receive_nowait()) is not None:
-                if not await self._handle_frame(conn, frame):
-                    return
-
-            async def sink(frame: str | bytes) -> None:
-                # runs in trio-websocket's reader task: it must not raise into it
-                try:
-                    await self._handle_frame(conn, frame)
-                except Exception as exc:
-                    logger.exception("gemini_ws: internal error while handling a frame")
-                    self._fail(GeminiWSError(f"internal error while handling a frame: {exc!r}"))
-
-            conn.set_sink(sink)
-            while True:
-                try:
-                    frame = await conn.receive()  # only the end of the connection, normally
-                except GeminiWSError as exc:
-                    if (
-                        self._policy is not None
-                        and self._resume_handle is not None
-                        and _resumable(exc, self._go_away is not None)
-                    ):
-                        self._request_handover(_Handover("connection_lost", exc))
-                    else:
-                        self._fail(exc)
-                    return
-                if not await self._handle_frame(conn, frame):
-                    return
-        finally:
-            conn.set_sink(None)
+        self._received += 1
+        self._received_bytes += size
 
     def _observe(self, message: ServerMessage) -> None:
-        """Track what the stream itself needs: handles, goAway, turn timing."""
+        """What the stream itself keeps: goAway, turn timing, the handle on the connection."""
         if isinstance(message, ServerContent):
             if self._turn_started_at is not None and (
                 message.model_turn is not None or message.output_transcription is not None
@@ -699,96 +598,184 @@ class LiveStream:
                 self._first_chunk.append(trio.current_time() - self._turn_started_at)
                 self._turn_started_at = None
             if message.turn_complete:
-                self._turns_completed += 1
                 self._turn_started_at = None
-                if self._open_turns:
-                    self._covered_seq = max(self._covered_seq, self._open_turns.popleft())
-                else:
-                    # a turn the server started itself (voice activity detection on streamed
-                    # audio): it consumed what we had sent
-                    self._covered_seq = self._seq
-                self._handle_due = True
-                if self._quiet_wanted and not self._open_turns:
-                    self._outgoing.pause("handover")  # before the app can start a new turn
-                self._note_change()
-        elif isinstance(message, SessionResumptionUpdate):
-            if message.resumable and message.new_handle:
-                self._resume_handle = message.new_handle
-                self._conn.resume_handle = message.new_handle
-                self._handle_due = False
-                if self._policy is not None:
-                    self._forget_covered(message.last_consumed_client_message_index)
-                    self._handle_fresh = not self._open_turns
-                    self._note_change()
         elif isinstance(message, GoAway):
             self._go_away = message
-            if (
-                self._policy is not None
-                and self._conn_nursery is not None
-                and self._checkout is not None
-            ):
-                self._conn_nursery.start_soon(self._watch_go_away, message)
 
-    async def _watch_go_away(self, go_away: GoAway) -> None:
-        """Hand over at the first quiet moment before the connection's time is up."""
-        policy = self._policy
-        assert policy is not None
-        time_left = go_away.time_left.total_seconds()
-        margin = min(policy.go_away_margin, time_left / 2)
-        await self._hand_over_when_quiet(
-            _Handover("go_away"), trio.current_time() + max(0.0, time_left - margin)
-        )
-
-    async def _hand_over_when_quiet(self, handover: _Handover, deadline: float) -> bool:
-        """Hand over at the first quiet moment before *deadline*: no model turn in progress
-        and a handle taken after the last one. Returns False when there is nothing to resume.
-
-        While a turn is in progress sends flow (a tool response may be what ends it); from the
-        moment a turn completes, new sends are held (the receiver closes the gate as it sees
-        ``turnComplete``), so the next handle covers everything sent. Past the deadline the
-        handover goes ahead with the newest handle, and what came after it is replayed."""
-        self._quiet_wanted = True
-        requested = False
-        try:
-            with trio.move_on_at(deadline):
+    async def _sender(
+        self,
+        conn: LiveConnection,
+        generation: int,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        session = self._session
+        with trio.CancelScope() as scope:
+            self._sender_scopes[generation] = scope
+            task_status.started()
+            try:
                 while True:
-                    if self._over():
-                        return False
-                    if self._open_turns:
-                        self._outgoing.resume("handover")
-                        await self._changed.wait()
-                        continue
-                    self._outgoing.pause("handover")
-                    await self._write_idle.wait()
-                    if self._open_turns:
-                        continue  # the message being written started a turn
-                    if self._handle_fresh:
-                        break
-                    if not self._handle_due:
-                        break  # no finished turn is waiting for its handle
-                    await self._changed.wait()
-            if self._resume_handle is None or self._over():
-                return False  # nothing to resume: a goAway stays a plain message
-            self._outgoing.pause("handover")
-            await self._write_idle.wait()
-            self._request_handover(handover)
-            requested = True
-            return True
-        finally:
-            self._quiet_wanted = False
-            if not requested:
-                self._outgoing.resume("handover")
-            self._note_change()
+                    try:
+                        item = await self._outgoing.get()
+                    except (trio.EndOfChannel, trio.ClosedResourceError, GeminiWSError):
+                        return
+                    if generation != session.generation or session.phase not in (
+                        Phase.OPEN,
+                        Phase.DRAINING,
+                        Phase.CLOSING,
+                    ):
+                        self._outgoing.push_front(item, item.size)
+                        return
+                    self._apply(session.write_started(item, generation))
+                    if self._turn_started_at is None and _starts_turn_timer(item.message):
+                        # stamped before the write: the reply may arrive before send() returns
+                        self._turn_started_at = trio.current_time()
+                    try:
+                        await conn.send(item.text)
+                    except BaseException as exc:
+                        self._write_failed(item, generation)
+                        if isinstance(exc, GeminiWSError):
+                            # the receiver may be blocked delivering (the app is slow) and
+                            # not see the end for a while: the sender reports it too
+                            if conn not in self._retiring and not isinstance(
+                                exc, StreamClosedError
+                            ):
+                                self._apply(
+                                    session.connection_lost(
+                                        exc, generation, trio.current_time()
+                                    )
+                                )
+                            return
+                        raise
+                    self._sent += 1
+                    self._sent_bytes += item.size
+                    self._apply(session.write_done(item, generation))
+                    conn.resume_handle = session.handle
+            finally:
+                self._sender_scopes.pop(generation, None)
+                self._note_change()
+
+    def _write_failed(self, item: Outgoing, generation: int) -> None:
+        self._apply(self._session.write_failed(item, generation))
+        if self._policy is None:
+            self._unsent.append(item.message)
+        else:
+            self._unsure.add(id(item))
+
+    # --- closing -------------------------------------------------------------------------
+    async def _wait_flushed(self) -> None:
+        """Until everything queued was written on a connection in CLOSING (or the end)."""
+        session = self._session
+        while True:
+            if session.phase in (Phase.CLOSED, Phase.FAILED):
+                return
+            if (
+                session.phase is Phase.CLOSING
+                and len(self._outgoing) == 0
+                and session.in_flight is None
+            ):
+                return
+            await self._changed.wait()
+
+    async def _close(self, *, flush: bool) -> None:
+        """End the stream: optionally flush queued messages (across a resumable drop), close
+        with 1000, stop the tasks. Shielded and bounded."""
+        if self._closing:
+            return
+        self._closing = True
+        session = self._session
+        policy = self._policy
+        attempts = 1 + (policy.max_attempts if policy is not None else 0)
+        with trio.CancelScope(shield=True):
+            confirmed = False  # the server answered our close: it read everything written
+            if flush and session.phase not in (Phase.FAILED, Phase.CLOSED):
+                self._apply(session.close_requested())
+                self._outgoing.close()
+                with trio.move_on_after(self.options.close_timeout * (attempts + 1)):
+                    for _ in range(attempts):
+                        await self._wait_flushed()
+                        conn = self._conn
+                        if session.phase is not Phase.CLOSING or conn is None:
+                            break
+                        answered = await self._retire(conn)
+                        if answered or policy is None or not session.replay_log:
+                            confirmed = answered or not session.replay_log
+                            break
+                        # the close was not answered: what was written since the newest handle
+                        # may not have arrived, so the session resumes and flushes it again
+                        self._apply(
+                            session.connection_lost(
+                                ConnectionLostError("the connection was lost while closing"),
+                                session.generation,
+                                trio.current_time(),
+                            )
+                        )
+            if (
+                flush
+                and not confirmed
+                and not self._cancelled
+                and session.phase in (Phase.RESUMING, Phase.CLOSING)
+                and session.replay_log
+            ):
+                # could not confirm delivery: report what the model may not have consumed
+                self._unsure.update(id(item) for item in session.replay_log)
+            self._collect_unsent()
+            error = session.error or self._closed_error()
+            self._outgoing.close(error)
+            if self._nursery is not None:
+                self._nursery.cancel_scope.cancel()
+            conn = self._conn
+            if conn is not None:
+                await self._retire(conn)
+            if self._slot is not None:
+                self._pool.release(self._slot)
+            self._apply(session.closed())
+            self._incoming.close(self._closed_error())
+            self._note_resumed()
+
+    async def _client_closed(self) -> None:
+        """The Client is closing while this stream is open."""
+        self._apply(
+            self._session.fail(
+                StreamClosedError(
+                    "the Client was closed while the stream was open",
+                    resume_handle=self._session.handle,
+                )
+            )
+        )
+        await self._close(flush=False)
+
+    def _closed_error(self) -> GeminiWSError:
+        if self._session.error is not None:
+            return self._session.error
+        handle = self._session.handle
+        if self._cancelled:
+            return StreamClosedError(
+                "the stream was cancelled", unsent=self._unsent, resume_handle=handle
+            )
+        return StreamClosedError("the stream is closed", resume_handle=handle)
+
+    def _check_usable(self) -> None:
+        if self._cancelled or self._closing:
+            raise self._closed_error()
+        if self._session.error is not None:
+            self._error_seen = True
+            raise self._session.error
+
+    def _unseen_error(self) -> GeminiWSError | None:
+        """The error that ended the stream, if the application has not been shown it."""
+        return None if self._error_seen else self._session.error
 
     async def reconfigure(self, config: LiveConfig | Mapping[str, Any]) -> SessionResumed:
         """Change the session's configuration (system instruction, tools, anything but the
         model) by resuming it on a new connection with a new ``setup``.
 
-        Needs a stream opened with ``reconnect`` on. Waits for the current model turn to end,
-        then hands over; returns the :class:`SessionResumed` event (also yielded in the
-        message stream). Bound the wait with ``trio.fail_after`` if needed.
+        Needs a stream opened with ``reconnect`` on. Waits for a quiet moment (no request
+        waiting for its answer, the handle after the last turn), then hands over; returns the
+        :class:`SessionResumed` event (also yielded in the message stream). Bound the wait with
+        ``trio.fail_after`` if needed.
         """
-        if self._policy is None or self._checkout is None:
+        if self._policy is None:
             raise ConfigurationError(
                 "reconfigure() needs session resumption: open the stream with reconnect=True"
             )
@@ -810,184 +797,22 @@ class LiveStream:
         setup = config.evolve(
             session_resumption=SessionResumptionConfig(transparent=transparent)
         ).to_setup(self.model)
-        handover = _Handover("reconfigure", setup=setup)
-        while True:
-            # one handover at a time: let one already under way finish first
-            while self._handover is not None or self._state == "resuming":
-                if self._over():
-                    self._check_usable()
-                    raise self._closed_error()
-                await self._changed.wait()
-            if not await self._hand_over_when_quiet(handover, math.inf):
-                self._check_usable()  # the stream ended meanwhile: its own error
-                raise ConfigurationError(
-                    "reconfigure() needs a resumption handle, and the server has not sent one "
-                    "yet (it sends them after model turns)"
-                )
-            if self._handover is handover:
-                break
+        session = self._session
+        # one handover at a time: let one already wanted or under way finish first
+        while session.phase is not Phase.OPEN:
+            self._check_usable()
+            await self._changed.wait()
+        self._apply(session.reconfigure(setup, trio.current_time()))
+        handover = session.pending_handover
+        assert handover is not None
         while handover.result is None:
-            if self._over():
-                self._check_usable()
-                raise self._closed_error()
+            if handover.failed is not None:
+                raise handover.failed
+            self._check_usable()
+            if session.phase is Phase.OPEN and session.pending_handover is not handover:
+                raise self._session.error or StreamClosedError("the reconfigure was abandoned")
             await self._changed.wait()
         return handover.result
-
-    async def _hand_over(self, handover: _Handover) -> None:
-        """Move the session to a new connection with the newest handle (see ReconnectPolicy)."""
-        policy = self._policy
-        old = self._conn
-        # frames the old connection received but nobody took yet go first, in order (and are
-        # observed first: one may carry a newer handle)
-        while (frame := old.receive_nowait()) is not None:
-            self._park_frame(frame)
-        handle = self._resume_handle
-        error = handover.error
-        if policy is None or self._checkout is None or handle is None:
-            raise error or ConnectionLostError("the session cannot be resumed")
-        self._outgoing.pause("handover")
-        self._state = "resuming"
-        started = trio.current_time()
-        interrupted = bool(self._open_turns)
-        base = handover.setup or self.setup
-        transparent = (
-            base.session_resumption.transparent if base.session_resumption is not None else None
-        )
-        setup = attrs.evolve(
-            base,
-            session_resumption=SessionResumptionConfig(handle=handle, transparent=transparent),
-        )
-        attempt = 0
-        warm = False
-        while True:
-            attempt += 1
-            new: LiveConnection | None = None
-            try:
-                if policy.close_old_first:
-                    # The service refuses a resume while the session's old connection is open;
-                    # retiring it first also gives its pool slot to the replacement.
-                    await self._retire(old)
-                    new = await self._checkout()
-                    warm = new.was_spare
-                    early = await self._setup_connection(new, setup)
-                else:
-                    new = await self._checkout()
-                    warm = new.was_spare
-                    failure: GeminiWSError | None = None
-                    async with trio.open_nursery() as nursery:
-                        nursery.start_soon(self._retire, old)
-                        try:
-                            early = await self._setup_connection(new, setup)
-                        except GeminiWSError as exc:
-                            failure = exc  # raised below, not wrapped in the nursery's group
-                    if failure is not None:
-                        raise failure
-                break
-            except BaseException as exc:
-                if new is not None:
-                    await self._retire(new)
-                if not isinstance(exc, GeminiWSError):
-                    raise
-                refused = isinstance(exc, SetupRejectedError) and exc.code in (1007, 1008)
-                if refused or attempt >= policy.max_attempts:
-                    raise ConnectionLostError(
-                        f"the session could not be resumed after {attempt} attempt(s): {exc}",
-                        resume_handle=handle,
-                    ) from exc
-                await trio.sleep(policy.backoff(attempt))
-        self._conn = new
-        new.resume_handle = handle
-        self.setup = attrs.evolve(base, session_resumption=setup.session_resumption)
-        # Messages sent after the handle was taken go again, first, in order.
-        replay = list(self._replay)
-        self._replay.clear()
-        self._replay_bytes = 0
-        for item in reversed(replay):
-            self._outgoing.push_front(item, len(item.text))
-        self._open_turns.clear()
-        self._handle_fresh = False
-        self._go_away = None
-        gap = trio.current_time() - started
-        event = SessionResumed(
-            reason=handover.reason,
-            handle=handle,
-            attempts=attempt,
-            gap=gap,
-            replayed=len(replay),
-            interrupted_turn=interrupted,
-            warm=warm,
-            error=error,
-            replay_dropped=self._replay_dropped,
-        )
-        self._replay_dropped = 0
-        self._handovers.append(event)
-        self._preface.append((event, 0))
-        self._preface.extend(early)  # sent by the new connection: after the event
-        handover.result = event
-        if self._state == "resuming":
-            self._state = "open"
-        self._note_change()
-        self._outgoing.resume("handover")
-
-    async def _retire(self, conn: LiveConnection) -> None:
-        """Close *conn* (bounded, shielded) and give its slot back to the pool."""
-        await conn.aclose(1000)
-        if self._release is not None:
-            self._release(conn)
-
-    async def _close(self, *, flush: bool) -> None:
-        """End the stream: optionally flush queued messages, close with 1000, stop the tasks.
-
-        Shielded and bounded by ``close_timeout`` (twice at most: flush, then close)."""
-        with trio.CancelScope(shield=True):
-            if self._state in ("open", "setup", "resuming"):
-                self._state = "closing"
-            if flush and self._error is None and not self._cancelled:
-                with trio.move_on_after(self.options.close_timeout):
-                    # a handover under way first: what was queued meanwhile goes out on the
-                    # new connection
-                    while (
-                        self._handover is not None or self._quiet_wanted
-                    ) and not self._tasks_done.is_set():
-                        await self._changed.wait()
-                    self._outgoing.resume()
-                    self._outgoing.close()
-                    await self._sender_done.wait()
-            self._collect_unsent()
-            self._outgoing.close(StreamClosedError("the stream is closed"))
-            if self._tasks_scope is not None:
-                self._tasks_scope.cancel()
-                await self._tasks_done.wait()
-            self._note_change()
-            # free trio-websocket's reader if it waits on a full buffer, so that it can read
-            # the server's close frame
-            self._incoming.close(self._closed_error())
-            await self._retire(self._conn)
-            await self._conn.wait_closed()
-            self._incoming.close(self._closed_error())
-            if self._state == "closing":
-                self._state = "closed"
-            self._note_resumed()
-
-    def _closed_error(self) -> GeminiWSError:
-        if self._error is not None:
-            return self._error
-        if self._cancelled:
-            return StreamClosedError(
-                "the stream was cancelled", unsent=self._unsent, resume_handle=self._resume_handle
-            )
-        return StreamClosedError("the stream is closed", resume_handle=self._resume_handle)
-
-    def _check_usable(self) -> None:
-        if self._cancelled or self._state in ("closing", "closed"):
-            raise self._closed_error()
-        if self._error is not None:
-            self._error_seen = True
-            raise self._error
-
-    def _unseen_error(self) -> GeminiWSError | None:
-        """The error that ended the stream, if the application has not been shown it."""
-        return None if self._error_seen else self._error
 
     # --- receiving -------------------------------------------------------------------------
     async def receive(self) -> StreamEvent:
@@ -997,7 +822,7 @@ class LiveStream:
         been delivered; :class:`StreamClosedError` after ``cancel()`` or the end of the
         ``async with``.
         """
-        if self._cancelled or self._state == "closed":
+        if self._cancelled or self._session.phase is Phase.CLOSED:
             await trio.lowlevel.checkpoint()
             raise self._closed_error()
         try:
@@ -1039,7 +864,7 @@ class LiveStream:
         self._check_usable()
         text = encode(message)
         try:
-            await self._outgoing.put(_Outgoing(message, text), len(text))
+            await self._outgoing.put(Outgoing(message, text), len(text))
         except trio.ClosedResourceError:
             raise self._closed_error() from None
         except GeminiWSError:
@@ -1193,15 +1018,13 @@ class LiveStream:
         the connection, and return the outgoing messages that were never sent (also kept in
         :attr:`unsent`). Later sends and receives raise :class:`StreamClosedError`.
         Idempotent."""
-        if not self._cancelled and self._state not in ("closed",):
+        if not self._cancelled and not self._closing:
             self._cancelled = True
-            self._state = "cancelled"
             self._collect_unsent()
             error = self._closed_error()
             self._outgoing.close(error)
             self._incoming.close(error)
             await self._close(flush=False)
-            self._state = "cancelled"
         else:
             await trio.lowlevel.checkpoint()
         return tuple(self._unsent)
@@ -1209,12 +1032,14 @@ class LiveStream:
     # --- statistics ------------------------------------------------------------------------
     def statistics(self) -> StreamStatistics:
         """An immutable snapshot: messages and bytes each way, queues, timings."""
+        assert self._conn is not None
         conn = self._conn.statistics()
         paused = self._paused_total
         if self._paused_since is not None:
             paused += trio.current_time() - self._paused_since
+        session = self._session
         return StreamStatistics(
-            state=self._state,
+            state=self.state,
             messages_sent=self._sent,
             bytes_sent=self._sent_bytes,
             messages_received=self._received,
@@ -1228,12 +1053,11 @@ class LiveStream:
             time_to_setup_complete=self._setup_time,
             time_to_first_chunk=tuple(self._first_chunk),
             last_heartbeat_rtt=conn.last_heartbeat_rtt,
-            turns_completed=self._turns_completed,
-            resume_handle=self._resume_handle,
-            handovers=len(self._handovers),
-            handover_gaps=tuple(h.gap for h in self._handovers),
-            replay_queued=len(self._replay),
-            replay_dropped=self._replay_dropped,
+            turns_completed=session.turns_completed,
+            resume_handle=session.handle,
+            handovers=len(session.handovers),
+            handover_gaps=tuple(h.gap for h in session.handovers),
+            replay_queued=len(session.replay_log),
+            replay_dropped=session.replay_dropped,
             connection=conn,
         )
-

@@ -1,13 +1,12 @@
-"""Opening the byte stream under a Live connection: TCP, then TLS (handshake forced), then the
-WebSocket upgrade through ``trio_websocket.wrap_client_stream``.
+"""Opening the byte stream under a Live connection: TCP, then TLS (handshake forced). The
+WebSocket on top is :mod:`gemini_ws._websocket`.
 
-We open the socket ourselves, rather than letting trio-websocket do it, for three reasons:
+We open the socket ourselves for three reasons:
 
 * TLS failures must surface as :class:`TLSError`, promptly, not as a connect timeout
   (trio-websocket #199): we run the TLS handshake before the upgrade.
 * A refused connection, a DNS failure and an HTTP rejection of the upgrade are distinct errors.
-* The stream is ours, so we close it ourselves, also when the server closed first
-  (trio-websocket 0.12.2 leaves the client socket open in that case).
+* The stream is ours, so we close it ourselves, also when the server closed first.
 """
 
 from __future__ import annotations
@@ -15,25 +14,20 @@ from __future__ import annotations
 import errno
 import socket
 import ssl
-from collections.abc import Awaitable, Callable, Iterable
 from urllib.parse import quote, urlsplit
 
 import attrs
 import trio
-import trio_websocket
-from wsproto import ConnectionType, WSConnection
 
 from ._errors import (
     ConfigurationError,
     ConnectError,
-    ConnectionLostError,
     ConnectionRefusedByHostError,
     DNSError,
-    HandshakeRejectedError,
     TLSError,
 )
 
-__all__ = ["Endpoint", "default_ssl_context", "open_websocket_stream"]
+__all__ = ["ByteStream", "Endpoint", "default_ssl_context", "open_byte_stream"]
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
@@ -149,9 +143,11 @@ def _is_refused(exc: BaseException) -> bool:
     return False
 
 
-async def _open_byte_stream(
-    endpoint: Endpoint, ssl_context: ssl.SSLContext | None
-) -> trio.SocketStream | trio.SSLStream[trio.SocketStream]:
+ByteStream = trio.SocketStream | trio.SSLStream[trio.SocketStream]
+
+
+async def open_byte_stream(endpoint: Endpoint, ssl_context: ssl.SSLContext | None) -> ByteStream:
+    """TCP (``TCP_NODELAY`` on), then TLS with the handshake forced; our errors on failure."""
     try:
         tcp = await trio.open_tcp_stream(endpoint.host, endpoint.port)
     except socket.gaierror as exc:
@@ -164,6 +160,7 @@ async def _open_byte_stream(
         raise ConnectError(
             f"could not connect to {endpoint.host}:{endpoint.port}: {exc}"
         ) from None
+    tcp.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if not endpoint.secure:
         return tcp
     ctx = ssl_context if ssl_context is not None else default_ssl_context()
@@ -180,97 +177,3 @@ async def _open_byte_stream(
             ) from None
         raise
     return tls
-
-
-Sink = Callable[[str | bytes], Awaitable[None]]
-
-
-class MessageTap:
-    """Stands in for trio-websocket's internal message channel (its reader task calls
-    ``send(message)`` for each complete message). With no sink, messages go to the channel
-    as usual (``get_message()`` returns them); with a sink, the reader hands each message
-    straight to it, saving a task switch and a channel per message. Close events still go
-    to the channel, so ``get_message()`` raises ``ConnectionClosed`` as before.
-
-    The sink runs in trio-websocket's reader task: it must not raise, and while it waits the
-    socket is not read (that is the backpressure we want once our byte bound is reached).
-    """
-
-    def __init__(self, channel: trio.MemorySendChannel[str | bytes]) -> None:
-        self._channel = channel
-        self.sink: Sink | None = None
-
-    async def send(self, message: str | bytes) -> None:
-        sink = self.sink
-        if sink is None:
-            await self._channel.send(message)
-        else:
-            await sink(message)
-
-    async def aclose(self) -> None:
-        await self._channel.aclose()
-
-    async def __aenter__(self) -> MessageTap:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-
-async def open_websocket_stream(
-    nursery: trio.Nursery,
-    endpoint: Endpoint,
-    *,
-    headers: Iterable[tuple[str, str]],
-    ssl_context: ssl.SSLContext | None,
-    max_message_size: int,
-    receive_buffer_size: int,
-    message_queue_size: int = 4,
-) -> tuple[trio_websocket.WebSocketConnection, trio.abc.Stream, MessageTap]:
-    """Open TCP (+TLS) and do the WebSocket upgrade; trio-websocket's reader runs in *nursery*.
-
-    Returns the WebSocket and the byte stream under it, which the caller must close. On failure
-    the stream is closed here and one of our :class:`ConnectError` subclasses is raised. The
-    caller bounds the whole call with its connect timeout.
-
-    trio-websocket raises an HTTP rejection from inside its reader task, so *nursery* should be a
-    nursery the caller is prepared to see fail with :class:`HandshakeRejectedError` (see
-    :func:`translate_reader_error`).
-    """
-    stream = await _open_byte_stream(endpoint, ssl_context)
-    try:
-        # What trio_websocket.wrap_client_stream does, with our tap put in before the reader
-        # task starts.
-        ws = trio_websocket.WebSocketConnection(
-            stream,
-            WSConnection(ConnectionType.CLIENT),
-            host=endpoint.host_header,
-            path=endpoint.resource,
-            client_extra_headers=[
-                (k.encode("latin-1"), v.encode("latin-1")) for k, v in headers
-            ],
-            message_queue_size=message_queue_size,
-            max_message_size=max_message_size,
-            receive_buffer_size=receive_buffer_size,
-        )
-        tap = MessageTap(ws._send_channel)
-        ws._send_channel = tap  # type: ignore[assignment]
-        nursery.start_soon(ws._reader_task)
-        await ws._open_handshake.wait()
-    except BaseException:
-        with trio.CancelScope(shield=True):
-            await trio.aclose_forcefully(stream)
-        raise
-    return ws, stream, tap
-
-
-def translate_reader_error(exc: BaseException) -> BaseException:
-    """Map an exception escaping trio-websocket's reader during the upgrade to ours."""
-    if isinstance(exc, trio_websocket.ConnectionRejected):
-        body = exc.body or b""
-        return HandshakeRejectedError(exc.status_code, body.decode("utf-8", "replace"))
-    if isinstance(exc, trio_websocket.ConnectionClosed):
-        return ConnectionLostError("the connection closed during the WebSocket upgrade")
-    if isinstance(exc, trio.BrokenResourceError | trio.ClosedResourceError | OSError):
-        return ConnectionLostError(f"the connection broke during the WebSocket upgrade: {exc}")
-    return exc

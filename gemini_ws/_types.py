@@ -34,6 +34,7 @@ from typing import Any, TypeAlias, TypeVar
 import attrs
 
 from ._errors import ConfigurationError
+from ._validate import validated
 
 __all__ = [
     "ActivityEnd",
@@ -272,6 +273,7 @@ def _to_dict(value: Mapping[str, Any]) -> dict[str, Any]:
 # --- parts ---------------------------------------------------------------------------------
 
 
+@validated
 @attrs.frozen(slots=False)
 class Blob:
     """Inline binary data with its MIME type (``inlineData``, realtime ``audio`` / ``video``).
@@ -283,6 +285,7 @@ class Blob:
     data: bytes
 
 
+@validated
 @attrs.frozen(slots=False)
 class FileData:
     """A reference to a file by URI (``fileData``)."""
@@ -291,6 +294,7 @@ class FileData:
     mime_type: str | None = None
 
 
+@validated
 @attrs.frozen(slots=False)
 class FunctionCall:
     """A function call requested by the model.
@@ -304,6 +308,7 @@ class FunctionCall:
     will_continue: bool | None = None
 
 
+@validated
 @attrs.frozen(slots=False)
 class FunctionResponse:
     """The result of a function call, sent back in a :class:`ToolResponse`.
@@ -320,6 +325,7 @@ class FunctionResponse:
     will_continue: bool | None = None
 
 
+@validated
 @attrs.frozen(slots=False)
 class ExecutableCode:
     """Code the model generated for the code execution tool."""
@@ -328,6 +334,7 @@ class ExecutableCode:
     language: str | None = None
 
 
+@validated
 @attrs.frozen(slots=False)
 class CodeExecutionResult:
     """The result of running :class:`ExecutableCode`."""
@@ -336,6 +343,7 @@ class CodeExecutionResult:
     output: str | None = None
 
 
+@validated
 @attrs.frozen(slots=False)
 class Part:
     """One part of a :class:`Content`: text, inline data, a function call or response, ...
@@ -354,6 +362,7 @@ class Part:
     thought_signature: bytes | None = None
 
 
+@validated
 @attrs.frozen(slots=False)
 class Content:
     """A turn: a role (``"user"`` or ``"model"``) and its parts."""
@@ -365,6 +374,7 @@ class Content:
 # --- tools ---------------------------------------------------------------------------------
 
 
+@validated
 @attrs.frozen(slots=False)
 class FunctionDeclaration:
     """A function the model may call.
@@ -381,21 +391,25 @@ class FunctionDeclaration:
     response: dict[str, Any] | None = None
 
 
+@validated
 @attrs.frozen(slots=False)
 class GoogleSearch:
     """The Google Search tool (``{"googleSearch": {}}``)."""
 
 
+@validated
 @attrs.frozen(slots=False)
 class CodeExecution:
     """The code execution tool (``{"codeExecution": {}}``)."""
 
 
+@validated
 @attrs.frozen(slots=False)
 class UrlContext:
     """The URL context tool (``{"urlContext": {}}``)."""
 
 
+@validated
 @attrs.frozen(slots=False)
 class Tool:
     """One entry of ``setup.tools``: function declarations and/or a built-in tool."""
@@ -411,6 +425,7 @@ class Tool:
 # --- setup configuration -------------------------------------------------------------------
 
 
+@validated
 @attrs.frozen(slots=False)
 class PrebuiltVoiceConfig:
     """Selects one of the prebuilt voices by name (e.g. ``"Kore"``)."""
@@ -418,6 +433,7 @@ class PrebuiltVoiceConfig:
     voice_name: str | None = None
 
 
+@validated
 @attrs.frozen(slots=False)
 class VoiceConfig:
     """Voice selection for speech output."""
@@ -425,6 +441,7 @@ class VoiceConfig:
     prebuilt_voice_config: PrebuiltVoiceConfig | None = None
 
 
+@validated
 @attrs.frozen(slots=False)
 class SpeechConfig:
     """Speech output configuration (``generationConfig.speechConfig``)."""
@@ -441,6 +458,7 @@ class SpeechConfig:
         )
 
 
+@validated
 @attrs.frozen(slots=False)
 class ThinkingConfig:
     """Thinking configuration (``generationConfig.thinkingConfig``)."""
@@ -450,6 +468,7 @@ class ThinkingConfig:
     include_thoughts: bool | None = None
 
 
+@validated
 @attrs.frozen(slots=False)
 class GenerationConfig:
     """``setup.generationConfig`` (users normally set these fields on :class:`LiveConfig`)."""
@@ -469,6 +488,7 @@ class GenerationConfig:
     enable_affective_dialog: bool | None = None
 
 
+@validated
 @attrs.frozen(slots=False)
 class AutomaticActivityDetection:
     """Server-side voice activity detection settings."""
@@ -480,6 +500,7 @@ class AutomaticActivityDetection:
     silence_duration_ms: int | None = None
 
 
+@validated
 @attrs.frozen(slots=False)
 class RealtimeInputConfig:
     """``setup.realtimeInputConfig``: how realtime input is turned into turns."""
@@ -489,6 +510,7 @@ class RealtimeInputConfig:
     turn_coverage: TurnCoverage | None = None
 
 
+@validated
 @attrs.frozen(slots=False)
 class SessionResumptionConfig:
     """``setup.sessionResumption``. Empty (``{}``) enables resumption updates on a new
@@ -499,6 +521,7 @@ class SessionResumptionConfig:
     transparent: bool | None = None
 
 
+@validated
 @attrs.frozen(slots=False)
 class SlidingWindow:
     """The sliding-window compression mechanism."""
@@ -506,6 +529,7 @@ class SlidingWindow:
     target_tokens: int | None = None
 
 
+@validated
 @attrs.frozen(slots=False)
 class ContextWindowCompressionConfig:
     """``setup.contextWindowCompression``: lets a session run past the context limit."""
@@ -514,11 +538,13 @@ class ContextWindowCompressionConfig:
     sliding_window: SlidingWindow | None = None
 
 
+@validated
 @attrs.frozen(slots=False)
 class AudioTranscriptionConfig:
     """Enables transcription of input or output audio (``{}`` on the wire)."""
 
 
+@validated
 @attrs.frozen(slots=False)
 class ProactivityConfig:
     """``setup.proactivity``: lets the model decide not to answer (proactive audio)."""
@@ -526,6 +552,7 @@ class ProactivityConfig:
     proactive_audio: bool | None = None
 
 
+@validated
 @attrs.frozen(slots=False)
 class HistoryConfig:
     """``setup.historyConfig``: on Gemini 3.1, allows seeding history with clientContent."""
@@ -536,6 +563,7 @@ class HistoryConfig:
 # --- client messages -----------------------------------------------------------------------
 
 
+@validated
 @attrs.frozen(slots=False)
 class Setup:
     """The first client message of a session (``setup``)."""
@@ -553,6 +581,7 @@ class Setup:
     history_config: HistoryConfig | None = None
 
 
+@validated
 @attrs.frozen(slots=False)
 class ClientContent:
     """Turns appended to the conversation history (``clientContent``).
@@ -564,16 +593,19 @@ class ClientContent:
     turn_complete: bool | None = None
 
 
+@validated
 @attrs.frozen(slots=False)
 class ActivityStart:
     """Marks the start of user activity (only when automatic VAD is disabled)."""
 
 
+@validated
 @attrs.frozen(slots=False)
 class ActivityEnd:
     """Marks the end of user activity (only when automatic VAD is disabled)."""
 
 
+@validated
 @attrs.frozen(slots=False)
 class RealtimeInput:
     """Realtime input (``realtimeInput``): one of audio, video, text or an activity signal.
@@ -590,6 +622,7 @@ class RealtimeInput:
     media_chunks: tuple[Blob, ...] = attrs.field(default=(), converter=_to_tuple)
 
 
+@validated
 @attrs.frozen(slots=False)
 class ToolResponse:
     """Answers to the model's function calls (``toolResponse``)."""
@@ -597,6 +630,7 @@ class ToolResponse:
     function_responses: tuple[FunctionResponse, ...] = attrs.field(default=(), converter=_to_tuple)
 
 
+@validated
 @attrs.frozen(slots=False)
 class ContextUpdate:
     """Updates the system instruction and/or tools mid-session (``contextUpdate``; newer,
@@ -619,6 +653,7 @@ ClientMessage: TypeAlias = Setup | ClientContent | RealtimeInput | ToolResponse 
 # --- server messages -----------------------------------------------------------------------
 
 
+@validated
 @attrs.frozen(slots=False)
 class ModalityTokenCount:
     """A token count for one modality."""
@@ -627,6 +662,7 @@ class ModalityTokenCount:
     token_count: int | None = None
 
 
+@validated
 @attrs.frozen(slots=False)
 class UsageMetadata:
     """Token usage (``usageMetadata``). Vertex's ``candidates*`` fields map onto
@@ -652,6 +688,7 @@ class UsageMetadata:
     )
 
 
+@validated
 @attrs.frozen(slots=False)
 class SetupComplete:
     """The server accepted ``setup`` (``setupComplete``). Vertex adds ``session_id``."""
@@ -660,6 +697,7 @@ class SetupComplete:
     usage_metadata: UsageMetadata | None = None
 
 
+@validated
 @attrs.frozen(slots=False)
 class Transcription:
     """A piece of transcript of input or output audio."""
@@ -669,6 +707,7 @@ class Transcription:
     language_code: str | None = None
 
 
+@validated
 @attrs.frozen(slots=False)
 class UrlMetadata:
     """The retrieval status of one URL of the URL context tool."""
@@ -677,6 +716,7 @@ class UrlMetadata:
     url_retrieval_status: str | None = None
 
 
+@validated
 @attrs.frozen(slots=False)
 class UrlContextMetadata:
     """Metadata of the URL context tool."""
@@ -684,6 +724,7 @@ class UrlContextMetadata:
     url_metadata: tuple[UrlMetadata, ...] = attrs.field(default=(), converter=_to_tuple)
 
 
+@validated
 @attrs.frozen(slots=False)
 class ServerContent:
     """Model output and turn state (``serverContent``).
@@ -738,6 +779,7 @@ class ServerContent:
         )
 
 
+@validated
 @attrs.frozen(slots=False)
 class ToolCall:
     """The model asks the client to run functions (``toolCall``)."""
@@ -755,6 +797,7 @@ class ToolCall:
         return tool_response(self, results, scheduling=scheduling)
 
 
+@validated
 @attrs.frozen(slots=False)
 class ToolCallCancellation:
     """The server cancels earlier tool calls (``toolCallCancellation``)."""
@@ -763,6 +806,7 @@ class ToolCallCancellation:
     usage_metadata: UsageMetadata | None = None
 
 
+@validated
 @attrs.frozen(slots=False)
 class GoAway:
     """The server will close the connection soon (``goAway``); resume on a new one.
@@ -774,6 +818,7 @@ class GoAway:
     usage_metadata: UsageMetadata | None = None
 
 
+@validated
 @attrs.frozen(slots=False)
 class SessionResumptionUpdate:
     """A new session resumption handle (``sessionResumptionUpdate``).
@@ -788,6 +833,7 @@ class SessionResumptionUpdate:
     usage_metadata: UsageMetadata | None = None
 
 
+@validated
 @attrs.frozen(slots=False)
 class VoiceActivityDetectionSignal:
     """A voice activity detection signal (allowlisted feature)."""
@@ -796,6 +842,7 @@ class VoiceActivityDetectionSignal:
     usage_metadata: UsageMetadata | None = None
 
 
+@validated
 @attrs.frozen(slots=False)
 class VoiceActivity:
     """Voice activity start / end reported by the server (newer SDKs only)."""
@@ -805,6 +852,7 @@ class VoiceActivity:
     usage_metadata: UsageMetadata | None = None
 
 
+@validated
 @attrs.frozen(slots=False)
 class UsageMessage:
     """A frame that carries only ``usageMetadata``."""
@@ -812,6 +860,7 @@ class UsageMessage:
     usage_metadata: UsageMetadata
 
 
+@validated
 @attrs.frozen(slots=False)
 class UnknownMessage:
     """A frame with no top-level key this library knows (forward compatibility).
@@ -1039,6 +1088,7 @@ def _c_history_config(value: Any) -> HistoryConfig | None:
     return _optional_config(value, HistoryConfig, "history_config")
 
 
+@validated
 @attrs.frozen(kw_only=True, slots=False)
 class LiveConfig:
     """Session configuration: every ``setup`` field except ``model``.

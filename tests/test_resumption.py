@@ -30,7 +30,8 @@ FAST = ReconnectPolicy(initial_backoff=0.01, max_backoff=0.05)
 
 def live_connection(server: Any) -> Any:
     """The fake-server connection that carries a session right now."""
-    return [c for c in server.connections if c.setup is not None][-1]
+    sessions = [c for c in server.connections if c.setup is not None]
+    return ([c for c in sessions if not c.closed.is_set()] or sessions)[-1]
 
 
 async def wait_for_handle(s: Any) -> None:

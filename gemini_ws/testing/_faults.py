@@ -3,12 +3,20 @@
 Counting rules (the same for every fault that takes a trigger):
 
 - Server messages are the JSON messages the fake server sends on one connection, numbered from 1:
-  message 1 is ``setupComplete``. Frames injected by faults are not counted.
+  message 1 is ``setupComplete``. Frames injected by faults (``malformed_json``,
+  ``unknown_message``, ``oversized_frame``) are not counted; the ``goAway`` that
+  :meth:`Fault.go_away_after_handle` sends is a real server message and is counted (and recorded
+  in ``FakeConnection.sent``) like any other.
 - ``at_message=N`` fires when the server is about to send message N (before it goes out).
 - ``after_message=N`` fires right after message N went out.
 - ``on_client_message=N`` fires when the N-th client message arrives (the ``setup`` message is
-  number 1), after it is recorded in ``FakeConnection.received_raw`` and before it is processed.
+  number 1), after it is recorded in ``FakeConnection.received_raw`` and before it is processed
+  (so it is not in ``FakeConnection.received``). The N-th client message *after* the setup is
+  ``on_client_message=N + 1``. After an ``abort`` fired this way the server reads nothing more:
+  ``received_raw`` ends with the triggering message.
 - A fault given without a trigger uses ``at_message=1``.
+- :meth:`Fault.go_away_after_handle` has its own trigger: the N-th resumable
+  ``sessionResumptionUpdate`` (one with a non-empty ``newHandle``) sent on the connection.
 """
 
 from __future__ import annotations
@@ -33,7 +41,11 @@ FaultKind = Literal[
     "unknown_message",
     "oversized_frame",
     "reject_upgrade",
+    "go_away_after_handle",
 ]
+
+#: The close reason the real service sends when a ``goAway`` deadline passes.
+REASON_DEADLINE = "Deadline expired before operation could complete."
 
 _HTTP_STATUS_TEXT = {
     400: ("INVALID_ARGUMENT", "Request contains an invalid argument."),
@@ -81,6 +93,8 @@ class Fault:
     headers: tuple[tuple[str, str], ...] = ()
     payload: bytes | None = None
     message: Mapping[str, Any] | None = None
+    after_handle: int | None = None
+    closes: bool = True
 
     # -- triggers ---------------------------------------------------------------------------
 
@@ -119,7 +133,13 @@ class Fault:
         after_message: int | None = None,
         on_client_message: int | None = None,
     ) -> Fault:
-        """Drop the TCP connection (FIN, no RST) without a WebSocket close frame."""
+        """Drop the TCP connection without a WebSocket close frame.
+
+        The socket is closed: the client sees FIN, or RST when client bytes the server has not
+        read are still pending (e.g. a client flushing several messages at once). Either way
+        the client must report an abnormal closure (1006). With ``on_client_message`` the
+        server stops reading at that message.
+        """
         return cls("abort", *cls._trigger(at_message, after_message, on_client_message))
 
     @classmethod
@@ -249,6 +269,44 @@ class Fault:
         )
 
     @classmethod
+    def go_away_after_handle(
+        cls,
+        time_left: float = 1.0,
+        *,
+        handle: int = 1,
+        close_code: int | None = 1011,
+        reason: str = REASON_DEADLINE,
+    ) -> Fault:
+        """Send ``{"goAway": {"timeLeft": "<time_left>s"}}`` right after a resumable handle.
+
+        The ``goAway`` is written immediately after the ``handle``-th resumable
+        ``sessionResumptionUpdate`` of the connection (default: the first), before anything else
+        queued. ``time_left`` seconds after the ``goAway`` went out the server closes with
+        ``close_code`` and ``reason`` (behind what is already queued), as the real service does
+        about at the deadline: 1011 ``Deadline expired before operation could complete.``
+        (default), 1008, or on Vertex 1000 ``The operation was cancelled.``. With
+        ``close_code=None`` the connection stays open after the deadline (the service has also
+        been seen to go quiet instead). To apply it to a connection already running, use
+        ``FakeConnection.go_away_after_next_handle``.
+        """
+        if time_left < 0 or math.isnan(time_left):
+            raise ValueError("time_left must be >= 0")
+        if handle < 1:
+            raise ValueError("handle numbers start at 1")
+        return cls(
+            "go_away_after_handle",
+            code=1011 if close_code is None else close_code,
+            reason=reason,
+            seconds=time_left,
+            after_handle=handle,
+            closes=close_code is not None,
+        )
+
+    def fires_after_handle(self, n: int) -> bool:
+        """True if this fault fires right after the ``n``-th resumable handle went out."""
+        return self.after_handle == n
+
+    @classmethod
     def reject_upgrade(
         cls,
         status: int,
@@ -287,6 +345,10 @@ class ControlledStream(trio.abc.Stream):
     trio-websocket answers pings inside its reader task, writing one whole frame per
     ``send_all``. Sitting under it we can hold pong frames back (``pong_delay``), or stop
     delivering any input at all (``stall()``), and abort the TCP connection abruptly.
+
+    While corked (``cork()``), data frames are held and written together by ``flush()`` /
+    ``uncork()`` in one ``send_all`` (so they reach the client in one TCP segment where they
+    fit). Control frames are not held; a close frame writes what is held first.
     """
 
     def __init__(
@@ -307,10 +369,32 @@ class ControlledStream(trio.abc.Stream):
         self.bytes_discarded = 0
         self.pongs_delayed = 0
         self.pongs_dropped = 0
+        self.corked = False
+        self._held: list[bytes] = []
 
     def stall(self) -> None:
         """Stop delivering input and block every send from now on."""
         self.stalled = True
+
+    def cork(self) -> None:
+        """Hold data frames from now on until :meth:`flush` or :meth:`uncork`."""
+        self.corked = True
+
+    async def flush(self) -> None:
+        """Write the held data frames in one ``send_all`` (stay corked)."""
+        if not self._held:
+            return
+        data = b"".join(self._held)
+        self._held.clear()
+        if self.stalled or self.dead.is_set():
+            return
+        async with self._send_lock:
+            await self.inner.send_all(data)
+
+    async def uncork(self) -> None:
+        """Write what is held and stop holding."""
+        self.corked = False
+        await self.flush()
 
     def abort(self) -> None:
         """Close the TCP socket at once, without any WebSocket or TLS goodbye."""
@@ -331,6 +415,10 @@ class ControlledStream(trio.abc.Stream):
             raise trio.ClosedResourceError("stalled connection closed")
         if opcode == 0x8:
             self.close_sent = True
+            await self.flush()
+        elif self.corked and opcode not in (0x9, 0xA):
+            self._held.append(bytes(data))
+            return
         if opcode == 0xA and self.pong_delay > 0:
             if math.isinf(self.pong_delay):
                 self.pongs_dropped += 1

@@ -2,9 +2,13 @@
 
 Behaviour, in the order a connection meets it (see PROTOCOL.md for the real service):
 
-1. **Upgrade.** Faults of kind ``reject_upgrade`` answer first. The path must match
+1. **Upgrade.** Every accepted socket gets ``TCP_NODELAY``. Faults of kind ``reject_upgrade``
+   answer first. The path must match
    ``/ws/google.ai.generativelanguage.{v1,v1beta,v1alpha}.GenerativeService.{BidiGenerateContent,
    BidiGenerateContentConstrained}`` (a leading ``//`` is fine); anything else gets HTTP 404.
+   With ``max_connections`` set, an upgrade while that many connections are open is refused as
+   ``max_connections_refusal`` says (HTTP 429, or a 1011 close right away or at the first
+   message).
 2. **First message.** The server accepts the upgrade and waits for the first client message
    (without a time limit, like a warm spare connection would). Then, in this order, it closes:
    - 1007 ``Invalid JSON payload received. Unknown name "x": Cannot bind query parameter. ...``
@@ -56,7 +60,8 @@ Behaviour, in the order a connection meets it (see PROTOCOL.md for the real serv
    An interrupted turn ends ``toolCallCancellation {"ids": [...]}`` (if calls were pending),
    ``{"serverContent": {"interrupted": true}}``, ``{"serverContent": {"turnComplete": true},
    "usageMetadata": ...}`` and the resumption update. Once ``generationComplete`` went out, the
-   turn is no longer interruptible.
+   turn is no longer interruptible. With ``instant_replies`` a turn's messages go out together
+   in one transport write (a ``toolCall`` at once).
    ``toolResponse`` entries for unknown ids are ignored (recorded in
    ``unknown_tool_response_ids``); every entry joins the history.
 6. **Resumption.** A handle resumes its snapshot of the session's history on a new connection.
@@ -67,8 +72,10 @@ Behaviour, in the order a connection meets it (see PROTOCOL.md for the real serv
    still open closes the new one 1011 ``Internal error encountered.`` (reported third-party
    behaviour; close the old connection first).
 7. **Lifetime.** With ``connection_lifetime`` set, after that many seconds from the upgrade the
-   server sends ``{"goAway": {"timeLeft": "5s"}}`` and ``goaway_time_left`` seconds later closes
-   with ``goaway_close_code`` and ``Deadline expired before operation could complete.``.
+   server sends ``{"goAway": {"timeLeft": "<goaway_time_left>s"}}`` and ``goaway_time_left``
+   seconds later closes with ``goaway_close_code`` and ``Deadline expired before operation could
+   complete.``. ``Fault.go_away_after_handle`` / ``FakeConnection.go_away_after_next_handle``
+   send the ``goAway`` right after a resumable handle instead.
 8. **Shutdown.** Leaving ``open_fake_server`` closes every connection with 1001 (bounded by
    ``close_timeout``), aborts what is left (stalled connections at once) and returns.
 """
@@ -82,9 +89,10 @@ import math
 import os
 import re
 import secrets
+import socket
 import ssl
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 from urllib.parse import parse_qs
 
 import trio
@@ -95,7 +103,7 @@ from trio_websocket import (
     wrap_server_stream,
 )
 
-from ._faults import ControlledStream, Fault
+from ._faults import REASON_DEADLINE, ControlledStream, Fault, http_error_body
 from ._json import (
     b64decode_lenient,
     b64encode_std,
@@ -167,7 +175,8 @@ REASON_NO_KEY = (
     " Please use API Key or other form of API consumer identity to call this API."
 )
 REASON_INTERNAL = "Internal error encountered."
-REASON_DEADLINE = "Deadline expired before operation could complete."
+#: Close reason for a connection over ``max_connections`` (the real quota text is unconfirmed).
+REASON_QUOTA = "Resource has been exhausted (e.g. check quota)."
 REASON_SHUTDOWN = "The server is shutting down."
 _UNSENDABLE_CODES = frozenset({1005, 1006, 1015})
 
@@ -244,7 +253,21 @@ class _Abort:
     __slots__ = ()
 
 
-_Item = _Message | _Raw | _Close | _Abort
+class _Cork:
+    __slots__ = ()
+
+
+class _Flush:
+    __slots__ = ("uncork",)
+
+    def __init__(self, *, uncork: bool) -> None:
+        self.uncork = uncork
+
+
+_Item = _Message | _Raw | _Close | _Abort | _Cork | _Flush
+
+#: What ``max_connections_refusal`` accepts.
+MaxConnectionsRefusal = Literal["close_on_setup", "close", "http_429"]
 
 
 class _Generation:
@@ -289,6 +312,10 @@ class FakeConnection:
         close_code / close_reason: how it ended (1006 and ``None`` for an abrupt end);
             ``closed_by``: ``"server"``, ``"client"`` or ``None`` (no close frame).
         pong_rtts: round-trip times (s) of the server's own pings (``ping_interval``).
+        tcp_nodelay: True if ``TCP_NODELAY`` is set on the accepted socket (the server sets it
+            on every connection; ``None`` if it could not be read).
+        over_limit: True if the upgrade came while ``max_connections`` connections were open;
+            the connection was then refused (see ``max_connections_refusal``).
         ignored_audio_bytes, audio_bytes_received, video_frames, unknown_tool_response_ids,
         context_window_compression, stalled.
         closed: a ``trio.Event`` set when the connection is over.
@@ -326,6 +353,9 @@ class FakeConnection:
         self.closed_by: str | None = None
         self.pong_rtts: list[float] = []
         self.pings_unanswered = 0
+        self.tcp_nodelay: bool | None = None
+        self.over_limit = False
+        self._over_limit_refusal: MaxConnectionsRefusal | None = None
         self.ignored_audio_bytes = 0
         self.audio_bytes_received = 0
         self.video_frames = 0
@@ -344,6 +374,7 @@ class FakeConnection:
         self._close_done = trio.Event()
         self._closing = False
         self._messages_sent = 0
+        self._handles_sent = 0
         self._client_count = 0
         self._current: _Generation | None = None
         self._modality = server.default_modality
@@ -403,6 +434,28 @@ class FakeConnection:
             raise RuntimeError("the connection is not running")
         self._nursery.start_soon(self._go_away, time_left, close_code)
 
+    def go_away_after_next_handle(
+        self,
+        time_left: float = 1.0,
+        *,
+        close_code: int | None = 1011,
+        reason: str = REASON_DEADLINE,
+    ) -> None:
+        """Send ``goAway`` right after the next resumable handle this connection sends.
+
+        Same as injecting ``Fault.go_away_after_handle(time_left, close_code=close_code,
+        reason=reason)`` counted from now: the ``goAway`` follows the next
+        ``sessionResumptionUpdate`` with a non-empty ``newHandle`` at once, and ``time_left``
+        seconds later the server closes with ``close_code`` (``None``: it does not close).
+        """
+        fault = Fault.go_away_after_handle(
+            time_left,
+            handle=self._handles_sent + 1,
+            close_code=close_code,
+            reason=reason,
+        )
+        self.faults = (*self.faults, fault)
+
     async def wait_closed(self) -> None:
         """Wait until the connection is over."""
         await self.closed.wait()
@@ -453,6 +506,8 @@ class FakeConnection:
             if self.server.connection_lifetime is not None:
                 nursery.start_soon(self._lifetime, self.server.connection_lifetime)
             nursery.start_soon(self._watch_transport, stream, nursery.cancel_scope)
+            if self._over_limit_refusal == "close":
+                await self._fail(1011, REASON_QUOTA)
             try:
                 await self._reader_loop()
                 if self._server_close is not None:
@@ -527,8 +582,16 @@ class FakeConnection:
             await self._do_close(item.code, item.reason)
             return False
         if isinstance(item, _Abort):
+            await self._flush_held()
             self.abort()
             return False
+        if isinstance(item, _Cork):
+            if self._stream is not None:
+                self._stream.cork()
+            return True
+        if isinstance(item, _Flush):
+            await self._flush_held(uncork=item.uncork)
+            return True
         if isinstance(item, _Raw):
             return await self._send_bytes(item.data)
         number = self._messages_sent + 1
@@ -543,7 +606,25 @@ class FakeConnection:
         for fault in self.faults:
             if fault.fires_after(number) and not await self._fire(fault):
                 return False
+        if _is_resumable_update(item.message):
+            self._handles_sent += 1
+            for fault in self.faults:
+                if fault.fires_after_handle(self._handles_sent) and not await self._fire(fault):
+                    return False
         return True
+
+    async def _flush_held(self, *, uncork: bool = False) -> None:
+        """Write the frames a corked stream holds (``instant_replies``), bounded."""
+        stream = self._stream
+        if stream is None:
+            return
+        if uncork:
+            stream.corked = False
+        with (
+            trio.move_on_after(self.server.close_timeout),
+            contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError),
+        ):
+            await stream.flush()
 
     async def _send_bytes(self, data: bytes) -> bool:
         ws = self._ws
@@ -558,9 +639,18 @@ class FakeConnection:
         """Carry out a triggered fault; False when the connection is over for the writer."""
         self.faults_fired.append(fault)
         kind = fault.kind
+        if kind in ("abort", "stall", "delay"):
+            await self._flush_held()  # what went out before the fault reaches the client
         if kind == "abort":
             self.abort()
             return False
+        if kind == "go_away_after_handle":
+            goaway = {"goAway": {"timeLeft": format_duration(fault.seconds)}}
+            if not await self._write(_Message(goaway)):
+                return False
+            if fault.closes and self._nursery is not None:
+                self._nursery.start_soon(self._close_later, fault.seconds, fault.code, fault.reason)
+            return True
         if kind == "close":
             await self._do_close(fault.code, fault.reason)
             return False
@@ -591,6 +681,7 @@ class FakeConnection:
         self._closing = True
         try:
             if code in _UNSENDABLE_CODES:
+                await self._flush_held()
                 self.abort()
                 return
             with trio.move_on_after(self.server.close_timeout):
@@ -624,12 +715,16 @@ class FakeConnection:
             for fault in self.faults:
                 if fault.fires_on_client(number):
                     await self._fire_on_client(fault)
+            if self._stream is not None and self._stream.aborted:
+                return  # an aborted connection reads nothing more
             if self._closing or self.stalled:
                 continue
             await self._handle_raw(raw, number)
 
     async def _fire_on_client(self, fault: Fault) -> None:
         self.faults_fired.append(fault)
+        if fault.kind in ("abort", "stall"):
+            await self._flush_held()
         if fault.kind == "abort":
             self.abort()
             self._closing = True
@@ -727,6 +822,9 @@ class FakeConnection:
         problem = self._check_request()
         if problem is not None:
             await self._fail(*problem)
+            return
+        if self._over_limit_refusal == "close_on_setup":
+            await self._fail(1011, REASON_QUOTA)
             return
         if not isinstance(setup, dict) or not isinstance(setup.get("model"), str):
             await self._fail(1007, REASON_INVALID_ARGUMENT)
@@ -980,6 +1078,10 @@ class FakeConnection:
     async def _run_turn(self, turn: UserTurn) -> None:
         gen = _Generation(turn)
         self._current = gen
+        instant = self.server.instant_replies
+        if instant:
+            # hold the whole turn and write it at once (see ``instant_replies``)
+            await self._emit_item(_Cork())
         try:
             if self._resumption is not None:
                 await self._emit({"sessionResumptionUpdate": {"newHandle": "", "resumable": False}})
@@ -1003,6 +1105,8 @@ class FakeConnection:
                 await self._emit(self._new_handle())
         finally:
             self._current = None
+        if instant:
+            await self._emit_item(_Flush(uncork=True))
 
     async def _generate(self, gen: _Generation) -> None:
         responder = self.server.responder
@@ -1013,6 +1117,9 @@ class FakeConnection:
                     message = _coerce(item)
                     self._track(gen, message)
                     await self._emit(message)
+                    if "toolCall" in message and self.server.instant_replies:
+                        # the model now waits for the client: let the call out
+                        await self._emit_item(_Flush(uncork=False))
                     if _turn_complete_in(message):
                         gen.turn_complete_sent = True
                         return
@@ -1099,8 +1206,11 @@ class FakeConnection:
         await self._emit({"goAway": {"timeLeft": format_duration(time_left)}})
         if close_code is None:
             return
-        await trio.sleep(time_left)
-        await self._emit_item(_Close(close_code, REASON_DEADLINE))
+        await self._close_later(time_left, close_code, REASON_DEADLINE)
+
+    async def _close_later(self, delay: float, code: int, reason: str) -> None:
+        await trio.sleep(delay)
+        await self._emit_item(_Close(code, reason))
 
     async def _pinger(self, interval: float) -> None:
         ws = self._ws
@@ -1165,6 +1275,16 @@ def _coerce(item: Any) -> dict[str, Any]:
     raise TypeError(f"a responder must yield dicts, str or bytes, not {type(item).__name__}")
 
 
+def _is_resumable_update(message: Mapping[str, Any]) -> bool:
+    update = message.get("sessionResumptionUpdate")
+    return (
+        isinstance(update, Mapping)
+        and update.get("resumable") is True
+        and isinstance(update.get("newHandle"), str)
+        and bool(update["newHandle"])
+    )
+
+
 def _turn_complete_in(message: Mapping[str, Any]) -> bool:
     content = message.get("serverContent")
     return isinstance(content, Mapping) and bool(content.get("turnComplete"))
@@ -1215,6 +1335,28 @@ class FakeLiveServer:
         handshake_timeout: time allowed for TLS and the HTTP upgrade.
         close_timeout: bound on each close handshake and on shutdown.
         tool_call_seed: seed of the ``function-call-<19 digits>`` ids.
+        instant_replies: write each model turn at once: no pacing (``first_chunk_delay`` and
+            ``chunk_interval`` must be 0), and the turn's messages, from the first
+            ``sessionResumptionUpdate`` / chunk through ``turnComplete`` and the resumable
+            handle, are held and written in a single transport write, so a client reads the
+            whole reply (what fits in one TCP segment) in one receive. A ``toolCall`` is written
+            as soon as it is queued (the model then waits for the client), and a fault that
+            aborts, closes, stalls or delays writes what is held first. Messages a custom
+            responder yields are held the same way until its turn ends.
+        max_connections: at most this many connections open at once (``None``: no limit). A
+            connection counts from its upgrade request until it is over; refused ones do not
+            count. The upgrade of one more is refused as ``max_connections_refusal`` says, and
+            marked ``over_limit``. Read at every upgrade request: tests may change it.
+        max_connections_refusal: how a connection over ``max_connections`` is refused:
+            ``"close_on_setup"`` (default): the upgrade is accepted and the first client message
+            gets a close 1011 ``Resource has been exhausted (e.g. check quota).`` (after the
+            credential checks, like the service's quota failures); ``"close"``: the same close
+            right after the upgrade, before any client message; ``"http_429"``: the upgrade is
+            answered with HTTP 429, a Google JSON error body and ``Retry-After: 1``.
+
+    Every accepted socket has ``TCP_NODELAY`` set (see ``FakeConnection.tcp_nodelay``): without
+    it a reply written as several small frames reaches the client about 40 ms late (Nagle's
+    algorithm waiting for a delayed ACK).
 
     Attributes: ``url`` (base URL, e.g. ``ws://127.0.0.1:PORT``: a client appends its path),
     ``port``, ``api_key``, ``auth_tokens``, ``ca_pem`` (PEM bytes of the CA with ``tls=True``,
@@ -1249,9 +1391,20 @@ class FakeLiveServer:
         handshake_timeout: float = 10.0,
         close_timeout: float = 2.0,
         tool_call_seed: int = 0,
+        instant_replies: bool = False,
+        max_connections: int | None = None,
+        max_connections_refusal: MaxConnectionsRefusal = "close_on_setup",
     ) -> None:
         if default_modality not in ("TEXT", "AUDIO"):
             raise ValueError("default_modality must be 'TEXT' or 'AUDIO'")
+        if instant_replies and (first_chunk_delay or chunk_interval):
+            raise ValueError("instant_replies needs first_chunk_delay=0 and chunk_interval=0")
+        if max_connections is not None and max_connections < 0:
+            raise ValueError("max_connections must be >= 0 or None")
+        if max_connections_refusal not in ("close_on_setup", "close", "http_429"):
+            raise ValueError(
+                "max_connections_refusal must be 'close_on_setup', 'close' or 'http_429'"
+            )
         self.tls = tls
         self.host = host
         self._requested_port = port
@@ -1277,6 +1430,9 @@ class FakeLiveServer:
         self.max_message_size = max_message_size
         self.handshake_timeout = handshake_timeout
         self.close_timeout = close_timeout
+        self.instant_replies = instant_replies
+        self.max_connections = max_connections
+        self.max_connections_refusal: MaxConnectionsRefusal = max_connections_refusal
         self.ca_pem: bytes | None = None
         self.connections: list[FakeConnection] = []
         self.sessions: dict[str, FakeSession] = {}
@@ -1355,6 +1511,19 @@ class FakeLiveServer:
             return False
         return trio.current_time() - session.last_closed_at > self.handle_ttl
 
+    def _over_limit(self, connection: FakeConnection) -> bool:
+        if self.max_connections is None:
+            return False
+        open_ = sum(
+            1
+            for c in self.connections
+            if c is not connection
+            and c.rejected_status is None
+            and not c.over_limit
+            and not c.closed.is_set()
+        )
+        return open_ >= self.max_connections
+
     def _take_faults(self) -> tuple[Fault, ...]:
         faults = list(self.faults)
         for entry in self._injections:
@@ -1411,6 +1580,9 @@ class FakeLiveServer:
             scope.cancel()
 
     async def _handle_tcp(self, raw: trio.SocketStream) -> None:
+        # trio sets it too; it is part of what the fake promises, so do not rely on that
+        with contextlib.suppress(OSError):
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
         with trio.CancelScope(shield=True) as scope:
             self._scopes.add(scope)
             if self._shutting_down:
@@ -1465,6 +1637,9 @@ class FakeLiveServer:
     async def _handle_request(self, request: WebSocketRequest, stream: ControlledStream) -> None:
         connection = FakeConnection(self, len(self.connections), request)
         connection.faults = self._take_faults()
+        with contextlib.suppress(OSError):
+            nodelay = stream.transport.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+            connection.tcp_nodelay = bool(nodelay)
         self.connections.append(connection)
         self._new_connection.set()
         self._new_connection = trio.Event()
@@ -1495,6 +1670,21 @@ class FakeLiveServer:
                 )
                 await stream.aclose()
                 return
+            if self._over_limit(connection):
+                connection.over_limit = True
+                if self.max_connections_refusal == "http_429":
+                    connection.rejected_status = 429
+                    await request.reject(
+                        429,
+                        extra_headers=[
+                            (b"Retry-After", b"1"),
+                            (b"Content-Type", b"application/json; charset=UTF-8"),
+                        ],
+                        body=http_error_body(429),
+                    )
+                    await stream.aclose()
+                    return
+                connection._over_limit_refusal = self.max_connections_refusal
             ws = await request.accept()
             connection.accepted = True
             await connection._run(ws, stream)
@@ -1550,6 +1740,9 @@ async def open_fake_server(
     handshake_timeout: float = 10.0,
     close_timeout: float = 2.0,
     tool_call_seed: int = 0,
+    instant_replies: bool = False,
+    max_connections: int | None = None,
+    max_connections_refusal: MaxConnectionsRefusal = "close_on_setup",
     raise_errors: bool = True,
 ) -> AsyncIterator[FakeLiveServer]:
     """Run a fake Gemini Live server for the duration of the ``async with`` block.
@@ -1582,6 +1775,9 @@ async def open_fake_server(
         handshake_timeout=handshake_timeout,
         close_timeout=close_timeout,
         tool_call_seed=tool_call_seed,
+        instant_replies=instant_replies,
+        max_connections=max_connections,
+        max_connections_refusal=max_connections_refusal,
     )
     try:
         async with trio.open_nursery() as nursery:

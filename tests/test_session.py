@@ -1,0 +1,438 @@
+"""The session machine with no sockets: events in, phase and actions out (tables), and a
+hypothesis state machine that drives it against a model server and checks the coverage rule
+after every step."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from gemini_ws import ConfigurationError, ConnectionLostError, ReconnectPolicy, ServerClosedError
+from gemini_ws._session import (
+    HOLDING,
+    WRITABLE,
+    Dial,
+    Emit,
+    Fail,
+    HoldSends,
+    Outgoing,
+    Phase,
+    ReleaseSends,
+    Replay,
+    Session,
+    SessionStateError,
+    SetTimer,
+    StopConnection,
+)
+from gemini_ws._types import (
+    ClientContent,
+    Content,
+    GoAway,
+    Part,
+    RealtimeInput,
+    ServerContent,
+    SessionResumptionConfig,
+    SessionResumptionUpdate,
+    Setup,
+)
+
+POLICY = ReconnectPolicy(initial_backoff=0.0, jitter=0.0, max_attempts=3)
+
+
+def make_session(policy: ReconnectPolicy | None = POLICY) -> Session:
+    session = Session(
+        Setup(model="models/m", session_resumption=SessionResumptionConfig()), policy
+    )
+    session.setup_complete()
+    return session
+
+
+def turn(text: str) -> Outgoing:
+    message = ClientContent(turns=(Content(parts=(Part(text=text),), role="user"),),
+                            turn_complete=True)
+    return Outgoing(message, text)
+
+
+def audio_end() -> Outgoing:
+    return Outgoing(RealtimeInput(audio_stream_end=True), "ase")
+
+
+def write(session: Session, item: Outgoing) -> None:
+    session.write_started(item, session.generation)
+    session.write_done(item, session.generation)
+
+
+def server(session: Session, message: object, now: float = 0.0) -> list[object]:
+    return list(session.server_message(message, session.generation, now))  # type: ignore[arg-type]
+
+
+TC = ServerContent(turn_complete=True)
+CHUNK = ServerContent(model_turn=Content(parts=(Part(text="x"),), role="model"))
+
+
+def handle(name: str) -> SessionResumptionUpdate:
+    return SessionResumptionUpdate(new_handle=name, resumable=True)
+
+
+def answer(session: Session, name: str) -> None:
+    server(session, SessionResumptionUpdate(resumable=False))
+    server(session, CHUNK)
+    server(session, TC)
+    server(session, handle(name))
+
+
+# --- tables ----------------------------------------------------------------------------
+
+
+def test_a_handle_covers_an_answered_turn_and_nothing_after_it() -> None:
+    s = make_session()
+    a, b = turn("a"), turn("b")
+    write(s, a)
+    answer(s, "h1")
+    assert s.handle == "h1" and s.covered_seq == a.seq and s.replay_log == ()
+    write(s, b)  # written after the handle: not covered
+    assert s.replay_log == (b,)
+
+
+def test_audio_stream_end_with_nothing_pending_never_shifts_coverage() -> None:
+    # The first build paired every turn-ending message with a turnComplete: an
+    # audioStreamEnd that started no turn left every later handle one turn behind.
+    s = make_session()
+    write(s, audio_end())
+    a = turn("a")
+    write(s, a)
+    answer(s, "h1")
+    assert s.covered_seq == a.seq and s.replay_log == ()
+    b = turn("b")
+    write(s, b)
+    answer(s, "h2")
+    assert s.covered_seq == b.seq and s.replay_log == ()
+
+
+def test_a_reply_that_arrives_before_the_write_returns_still_counts() -> None:
+    s = make_session()
+    a = turn("a")
+    s.write_started(a, s.generation)
+    answer(s, "h1")  # the whole reply before write_done
+    s.write_done(a, s.generation)
+    assert s.covered_seq == a.seq and s.replay_log == ()
+
+
+def test_thinking_models_several_turn_completes_answer_once() -> None:
+    s = make_session()
+    a, b = turn("a"), turn("b")
+    write(s, a)
+    server(s, ServerContent(interaction_status="IN_PROGRESS"))
+    server(s, TC)  # an intermediate turnComplete: more to come
+    write(s, b)
+    server(s, TC)
+    server(s, handle("h-mid"))
+    assert s.covered_seq < a.seq  # a not answered yet, b certainly not
+    server(s, ServerContent(interaction_status="IDLE", turn_complete=True))
+    server(s, handle("h1"))
+    assert s.covered_seq == a.seq and s.replay_log == (b,)
+
+
+def test_a_server_started_turn_answers_no_request() -> None:
+    s = make_session()
+    a = turn("a")
+    s.write_started(a, s.generation)
+    server(s, TC)  # a voice-activity turn finishing as a is written
+    s.write_done(a, s.generation)
+    server(s, TC)
+    server(s, handle("h1"))
+    assert s.covered_seq == a.seq
+
+
+def test_transparent_index_decides_alone() -> None:
+    s = make_session()
+    a, b, c = turn("a"), turn("b"), turn("c")
+    for item in (a, b, c):
+        write(s, item)
+    server(s, SessionResumptionUpdate(new_handle="h", resumable=True,
+                                      last_consumed_client_message_index=2))
+    assert s.covered_seq == b.seq and s.replay_log == (c,)
+
+
+def test_go_away_while_idle_holds_sends_and_hands_over_at_once() -> None:
+    s = make_session()
+    a = turn("a")
+    write(s, a)
+    answer(s, "h1")
+    actions = server(s, GoAway(time_left=datetime.timedelta(seconds=10)), now=100.0)
+    assert s.phase is Phase.RESUMING
+    assert any(isinstance(x, SetTimer) and x.at == pytest.approx(109.0) for x in actions)
+    assert any(isinstance(x, HoldSends) for x in actions)
+    assert any(isinstance(x, StopConnection) for x in actions)
+    dial = next(x for x in actions if isinstance(x, Dial))
+    assert dial.setup.session_resumption is not None
+    assert dial.setup.session_resumption.handle == "h1"
+    out = s.dial_succeeded(101.0, warm=True)
+    assert s.phase is Phase.OPEN and not any(isinstance(x, Replay) for x in out)
+    event = next(x.event for x in out if isinstance(x, Emit))
+    assert event.reason == "go_away" and event.replayed == 0 and not event.interrupted_turn
+    assert isinstance(out[-1], ReleaseSends)
+
+
+def test_go_away_mid_turn_waits_for_the_turn_and_its_handle() -> None:
+    s = make_session()
+    a = turn("a")
+    write(s, a)
+    server(s, CHUNK)
+    server(s, GoAway(time_left=datetime.timedelta(seconds=10)), now=0.0)
+    assert s.phase is Phase.DRAINING and not s.holding  # a tool response may be needed
+    server(s, TC)
+    assert s.phase is Phase.QUIET and s.holding  # no new turn may start now
+    out = server(s, handle("h1"))
+    assert s.phase is Phase.RESUMING and any(isinstance(x, Dial) for x in out)
+    resumed = next(x.event for x in s.dial_succeeded(1.0, warm=False) if isinstance(x, Emit))
+    assert resumed.replayed == 0 and not resumed.interrupted_turn
+
+
+def test_go_away_deadline_forces_the_handover_and_replays_the_uncovered() -> None:
+    s = make_session()
+    a, b = turn("a"), turn("b")
+    write(s, a)
+    answer(s, "h1")
+    write(s, b)
+    server(s, CHUNK)
+    server(s, GoAway(time_left=datetime.timedelta(seconds=0.5)), now=0.0)
+    assert s.phase is Phase.DRAINING
+    assert s.deadline(0.1) == []
+    out = s.deadline(0.3)
+    assert s.phase is Phase.RESUMING and any(isinstance(x, Dial) for x in out)
+    done = s.dial_succeeded(0.4, warm=False)
+    replay = next(x for x in done if isinstance(x, Replay))
+    assert replay.items == (b,)
+    assert next(x.event for x in done if isinstance(x, Emit)).interrupted_turn
+
+
+def test_a_resumable_drop_redials_and_replays_the_write_in_flight() -> None:
+    s = make_session()
+    a, b = turn("a"), turn("b")
+    write(s, a)
+    answer(s, "h1")
+    s.write_started(b, s.generation)
+    out = s.connection_lost(ConnectionLostError("drop"), s.generation, 5.0)
+    assert s.phase is Phase.RESUMING
+    assert [type(x) for x in out] == [HoldSends, StopConnection, Dial]
+    retry = s.dial_failed(ConnectionLostError("again"), 5.1)
+    assert isinstance(retry[0], Dial) and retry[0].attempt == 2
+    done = s.dial_succeeded(5.2, warm=False)
+    assert next(x for x in done if isinstance(x, Replay)).items == (b,)
+
+
+def test_an_unresumable_close_fails_and_exhausted_attempts_fail() -> None:
+    s = make_session()
+    write(s, turn("a"))
+    answer(s, "h1")
+    out = s.connection_lost(ServerClosedError(1007, "bad"), s.generation, 0.0)
+    assert s.phase is Phase.FAILED and isinstance(out[0], Fail)
+    s = make_session(ReconnectPolicy(max_attempts=1))
+    write(s, turn("a"))
+    answer(s, "h1")
+    s.connection_lost(ConnectionLostError("drop"), s.generation, 0.0)
+    out = s.dial_failed(ConnectionLostError("again"), 0.0)
+    assert s.phase is Phase.FAILED and isinstance(out[0], Fail)
+    assert isinstance(out[0].error, ConnectionLostError) and out[0].error.resume_handle == "h1"
+
+
+def test_without_a_policy_every_drop_fails() -> None:
+    s = make_session(None)
+    write(s, turn("a"))
+    out = s.connection_lost(ConnectionLostError("drop"), s.generation, 0.0)
+    assert isinstance(out[0], Fail) and s.replay_log == ()
+
+
+def test_events_are_refused_in_phases_that_forbid_them() -> None:
+    s = make_session()
+    write(s, turn("a"))
+    answer(s, "h1")
+    s.connection_lost(ConnectionLostError("drop"), s.generation, 0.0)
+    with pytest.raises(SessionStateError):
+        s.write_started(turn("b"), s.generation)
+    with pytest.raises(SessionStateError):
+        s.dial_succeeded(0.0, warm=False) and s.dial_succeeded(0.0, warm=False)
+    with pytest.raises(ConfigurationError):
+        make_session().reconfigure(Setup(model="models/m"), 0.0)  # no handle yet
+
+
+def test_reconfigure_hands_over_with_the_new_setup() -> None:
+    s = make_session()
+    write(s, turn("a"))
+    answer(s, "h1")
+    new = Setup(model="models/m", session_resumption=SessionResumptionConfig())
+    out = s.reconfigure(new, 0.0)
+    dial = next(x for x in out if isinstance(x, Dial))
+    assert dial.setup.session_resumption is not None
+    assert dial.setup.session_resumption.handle == "h1"
+    s.dial_succeeded(0.1, warm=False)
+    assert s.phase is Phase.OPEN
+
+
+def test_stale_events_from_an_old_connection_are_ignored() -> None:
+    s = make_session()
+    write(s, turn("a"))
+    answer(s, "h1")
+    old = s.generation
+    s.connection_lost(ConnectionLostError("drop"), old, 0.0)
+    s.dial_succeeded(0.0, warm=False)
+    assert s.server_message(TC, old, 0.0) == []
+    assert s.connection_lost(ConnectionLostError("late"), old, 0.0) == []
+
+
+# --- the state machine against a model server ------------------------------------------
+
+
+class ModelServer:
+    """Consumes client messages in order; answers requests one at a time; issues a handle
+    (a snapshot of what it consumed) after each final turnComplete, only while nothing waits
+    for an answer; restores a snapshot on resume."""
+
+    def __init__(self) -> None:
+        self.consumed: list[int] = []  # seqs
+        self.snapshots: dict[str, list[int]] = {}
+        self.queue: list[tuple[int, bool]] = []  # (seq, is_request) in flight to the server
+        self.unanswered: list[int] = []
+        self.n = 0
+
+    def read_all(self) -> None:
+        for seq, request in self.queue:
+            self.consumed.append(seq)
+            if request:
+                self.unanswered.append(seq)
+        self.queue.clear()
+
+
+class SessionMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.session = make_session(ReconnectPolicy(max_attempts=50, replay_buffer_bytes=10**9))
+        self.server = ModelServer()
+        self.queue: list[Outgoing] = []  # what the app queued, not yet written
+        self.now = 0.0
+        self.used_handle: str | None = None
+        self.all_items: list[Outgoing] = []
+        self.gate_closed = False
+
+    def apply(self, actions: Sequence[object]) -> None:
+        s = self.session
+        for action in actions:
+            if isinstance(action, HoldSends):
+                self.gate_closed = True
+            if isinstance(action, ReleaseSends):
+                self.gate_closed = False
+            if isinstance(action, Replay):
+                self.queue[:0] = list(action.items)
+            if isinstance(action, Dial):
+                assert s.phase is Phase.RESUMING
+                # resume: the server restores the snapshot of the handle used
+                self.server.queue.clear()
+                self.server.unanswered.clear()
+                handle = action.setup.session_resumption.handle  # type: ignore[union-attr]
+                self.server.consumed = list(self.server.snapshots[handle])  # type: ignore[index]
+                self.used_handle = handle
+                self.apply(s.dial_succeeded(self.now, warm=False))
+
+    @rule(request=st.booleans(), audio_end=st.booleans())
+    def app_sends(self, request: bool, audio_end: bool) -> None:
+        item = turn(f"t{len(self.all_items)}") if request else (
+            Outgoing(RealtimeInput(audio_stream_end=True), "e") if audio_end
+            else Outgoing(RealtimeInput(text=None), "audio")
+        )
+        self.all_items.append(item)
+        self.queue.append(item)
+
+    @precondition(lambda self: self.queue and self.session.phase in WRITABLE
+                  and not self.gate_closed and self.session.in_flight is None)
+    @rule(reply_first=st.booleans())
+    def sender_writes(self, reply_first: bool) -> None:
+        s = self.session
+        item = self.queue.pop(0)
+        self.apply(s.write_started(item, s.generation))
+        self.server.queue.append((item.seq, item in self._requests()))
+        if reply_first:
+            self.server_reads_and_answers()
+        if s.in_flight is item:
+            self.apply(s.write_done(item, s.generation))
+
+    def _requests(self) -> list[Outgoing]:
+        return [i for i in self.all_items if isinstance(i.message, ClientContent)]
+
+    @rule()
+    def server_reads_and_answers(self) -> None:
+        srv, s = self.server, self.session
+        if s.phase in (Phase.RESUMING, Phase.CLOSED, Phase.FAILED):
+            return
+        srv.read_all()
+        if srv.unanswered:
+            srv.unanswered.pop(0)
+            self.apply(s.server_message(CHUNK, s.generation, self.now))
+            self.apply(s.server_message(TC, s.generation, self.now))
+            if not srv.unanswered and not srv.queue:
+                srv.n += 1
+                name = f"h{srv.n}"
+                srv.snapshots[name] = list(srv.consumed)
+                self.apply(s.server_message(handle(name), s.generation, self.now))
+
+    @rule(left=st.sampled_from([0.0, 0.5, 10.0]))
+    def go_away(self, left: float) -> None:
+        s = self.session
+        self.apply(s.server_message(GoAway(time_left=datetime.timedelta(seconds=left)),
+                                    s.generation, self.now))
+
+    @rule()
+    def time_passes(self) -> None:
+        self.now += 1.0
+        self.apply(self.session.deadline(self.now))
+
+    @rule()
+    def drop(self) -> None:
+        s = self.session
+        if s.in_flight is not None and s.phase in WRITABLE:
+            self.apply(s.write_failed(s.in_flight, s.generation))
+        self.apply(s.connection_lost(ConnectionLostError("drop"), s.generation, self.now))
+
+    @invariant()
+    def gate_closed_exactly_when_holding(self) -> None:
+        assert self.session.holding == (self.session.phase in HOLDING)
+        assert self.gate_closed == self.session.holding, "the gate actions disagree with the phase"
+
+    @invariant()
+    def no_turn_duplicated_and_coverage_is_honest(self) -> None:
+        s, srv = self.session, self.server
+        # turns: never twice (audio written around a handle may be, by the documented bound)
+        turns = {i.seq for i in self._requests() if i.seq}
+        consumed = [seq for seq in srv.consumed if seq in turns]
+        assert len(consumed) == len(set(consumed)), f"turn consumed twice: {consumed}"
+        # everything the session believes covered by its handle is in that snapshot
+        if s.handle is not None and s.handle in srv.snapshots:
+            snapshot = set(srv.snapshots[s.handle])
+            for item in self.all_items:
+                if 0 < item.seq <= s.covered_seq and isinstance(item.message, ClientContent):
+                    assert item.seq in snapshot, f"seq {item.seq} counted covered, not consumed"
+
+    @invariant()
+    def every_written_turn_is_consumed_kept_or_queued(self) -> None:
+        s, srv = self.session, self.server
+        if s.phase is Phase.FAILED:
+            return
+        known = set(srv.consumed) | {q for q, _ in srv.queue}
+        kept = {i.seq for i in s.replay_log} | {i.seq for i in self.queue if i.seq}
+        if s.in_flight is not None:
+            kept.add(s.in_flight.seq)
+        for item in self.all_items:
+            if item.seq and isinstance(item.message, ClientContent):
+                assert item.seq in known or item.seq in kept, f"turn {item.seq} lost"
+
+
+TestSessionMachine = SessionMachine.TestCase
+TestSessionMachine.settings = settings(
+    max_examples=300, stateful_step_count=40, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
