@@ -378,7 +378,12 @@ class Client:
             # The stream's own nursery: its supervisor, receiver, sender and heartbeat. Those
             # tasks never raise, so the only exception that can come out of it is the body's.
             async with trio.open_nursery() as nursery:
-                await stream._open(nursery)
+                try:
+                    await stream._open(nursery)
+                except BaseException:
+                    # cancelled or failed while its tasks were starting: close what is open
+                    await stream._close(flush=False)
+                    raise
                 try:
                     yield stream
                 except BaseException as exc:

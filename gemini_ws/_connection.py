@@ -230,6 +230,47 @@ class LiveConnection:
         ``abort`` returns."""
         await trio.lowlevel.checkpoint()
 
+    async def keep_warm(self) -> None:
+        """Serve an idle warm spare until :meth:`stop_keeping`: read it (a close or a drop is
+        noticed at once; a spare receives nothing before its setup, so any message means the
+        server is misbehaving and the spare is dropped) and run the heartbeat, so a spare that
+        stopped answering pings is found out while it waits, not by its next session."""
+        ws = self._ws
+        if ws is None or self._keeping_stopped:
+            return  # handed out before this task started
+        done = self._keeper_done = trio.Event()
+        try:
+            with trio.CancelScope() as scope:
+                self._keeper_scope = scope
+                ws.reader_attached = True
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self.heartbeat)
+                    try:
+                        await ws.receive()
+                    except WebSocketClosed:
+                        pass
+                    else:
+                        await self.abort(ConnectionLostError("the server wrote to an idle spare"))
+                    nursery.cancel_scope.cancel()
+        finally:
+            ws.reader_attached = False
+            self._keeper_scope = None
+            done.set()
+
+    async def stop_keeping(self) -> None:
+        """End :meth:`keep_warm` (the connection is about to carry a session)."""
+        self._keeping_stopped = True
+        scope, done = self._keeper_scope, self._keeper_done
+        if scope is not None and done is not None:
+            scope.cancel()
+            await done.wait()
+        else:
+            await trio.lowlevel.checkpoint()
+
+    _keeping_stopped = False
+    _keeper_scope: trio.CancelScope | None = None
+    _keeper_done: trio.Event | None = None
+
     def attach_reader(self, attached: bool) -> None:
         """Called by the task that reads this connection when it starts and stops."""
         if self._ws is not None:

@@ -384,7 +384,10 @@ class ConnectionPool:
             raise
         if waiter.spare is not None:
             self._reconcile(self.pool_size)  # refill
-            return waiter.spare[0]
+            spare = waiter.spare[0]
+            with trio.CancelScope(shield=True):
+                await spare.stop_keeping()
+            return spare
         # We hold a slot (a dial): it is ours until the connection is open, and given back
         # whatever happens, including cancellation.
         assert waiter.dial is not None
@@ -445,6 +448,8 @@ class ConnectionPool:
         if spare is not None:
             self._replacements += 1
             self._reconcile(self.pool_size)  # refill
+            with trio.CancelScope(shield=True):
+                await spare[0].stop_keeping()
             return spare[0]
         held.dialing = True
         try:
@@ -504,6 +509,8 @@ class ConnectionPool:
             self._dials.remove(dial)
             if conn is not None:
                 self._idle.append((conn, trio.current_time()))
+                # read and heartbeat it while it waits (stopped when it is handed out)
+                self._nursery.start_soon(conn.keep_warm)
             self._reconcile(0)  # a waiter may take it (a closed pool closes it)
             self._spare_done.set()
             self._spare_done = trio.Event()

@@ -708,13 +708,13 @@ class Session:
         assert handover is not None and self.policy is not None
         refused = isinstance(error, SetupRejectedError) and error.code in (1007, 1008)
         if refused or handover.attempt >= self.policy.max_attempts:
-            return self.fail(
-                ConnectionLostError(
-                    f"the session could not be resumed after {handover.attempt} attempt(s): "
-                    f"{error}",
-                    resume_handle=self.handle,
-                )
+            final = ConnectionLostError(
+                f"the session could not be resumed after {handover.attempt} attempt(s): "
+                f"{error}",
+                resume_handle=self.handle,
             )
+            final.__cause__ = error
+            return self.fail(final)
         handover.attempt += 1
         return [
             Dial(

@@ -352,8 +352,26 @@ class LiveStream:
     async def _setup_connection(
         self, conn: LiveConnection, setup: Setup
     ) -> list[tuple[StreamEvent, int]]:
-        """Send *setup* on *conn* and wait for ``setupComplete`` (bounded). Returns what the
-        server sent before it that is worth delivering (unknown types, usage reports)."""
+        """Send *setup* on *conn* and wait for ``setupComplete`` (bounded), with the heartbeat
+        running (a server that stalls is found out within ``heartbeat_timeout``). Returns what
+        the server sent before it that is worth delivering (unknown types, usage reports)."""
+        failure: BaseException | None = None
+        early: list[tuple[StreamEvent, int]] = []
+        async with trio.open_nursery() as heartbeat:
+            heartbeat.start_soon(conn.heartbeat)
+            try:
+                early = await self._handshake(conn, setup)
+            except BaseException as exc:  # raised below, not wrapped in the nursery's group
+                failure = exc
+            finally:
+                heartbeat.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+        return early
+
+    async def _handshake(
+        self, conn: LiveConnection, setup: Setup
+    ) -> list[tuple[StreamEvent, int]]:
         early: list[tuple[StreamEvent, int]] = []
         handle = self._session.handle
         conn._in_setup = True
@@ -649,6 +667,7 @@ class LiveStream:
                         raise
                     self._sent += 1
                     self._sent_bytes += item.size
+                    self._unsure.discard(id(item))  # (a replayed message went out this time)
                     self._apply(session.write_done(item, generation))
                     conn.resume_handle = session.handle
             finally:
@@ -690,6 +709,7 @@ class LiveStream:
             confirmed = False  # the server answered our close: it read everything written
             if flush and session.phase not in (Phase.FAILED, Phase.CLOSED):
                 self._apply(session.close_requested())
+                self._outgoing.resume("user")  # leaving the block flushes, paused or not
                 self._outgoing.close()
                 with trio.move_on_after(self.options.close_timeout * (attempts + 1)):
                     for _ in range(attempts):

@@ -280,6 +280,10 @@ class WebSocket:
             await self._write(b"".join(chunks))
 
     async def _write(self, data: bytes) -> None:
+        # A cancel here leaves nothing on the wire: the connection stays whole (the frame is
+        # simply not sent). Past this point trio's send_all raises Cancelled only while it
+        # waits for the socket with part of the data written: then the frame is torn.
+        await trio.lowlevel.checkpoint_if_cancelled()
         self.writing_since = trio.current_time()
         try:
             await self._stream.send_all(data)

@@ -320,7 +320,11 @@ CELLS = _cells()
 
 def test_matrix_covers_every_fault_kind() -> None:
     kinds = {f.kind for cell in CELLS for f in cell.faults}
-    assert kinds == set(typing.get_args(FaultKind)), "every fault the fake server can inject"
+    # go_away_after_handle needs resumption handles, so it is a handover fault only: it is
+    # exercised with reconnect on in tests/test_resumption.py
+    # (test_go_away_right_after_a_handle_with_little_time_left_hands_over)
+    expected = set(typing.get_args(FaultKind)) - {"go_away_after_handle"}
+    assert kinds == expected, "every fault the fake server can inject"
     assert {c.state for c in CELLS} == {"connecting", *_OPEN_STATES}
     # the two states with their own runners
     assert {c.spare for c in POOL_CELLS} == {"abort", "close", "stall"}

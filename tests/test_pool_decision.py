@@ -238,8 +238,8 @@ def test_decide_invariants(state: dict[str, Any]) -> None:
 
 
 class FakeConnection:
-    """Stands in for a LiveConnection: the pool only reads ``is_open``, sets ``was_spare`` and
-    calls ``aclose``."""
+    """Stands in for a LiveConnection: the pool only reads ``is_open``, sets ``was_spare``,
+    keeps an idle spare warm (``keep_warm``/``stop_keeping``) and calls ``aclose``."""
 
     def __init__(self, number: int) -> None:
         self.number = number
@@ -251,6 +251,12 @@ class FakeConnection:
 
     async def aclose(self, code: int = 1000, reason: str | None = None) -> None:
         self.is_open = False
+        await trio.lowlevel.checkpoint()
+
+    async def keep_warm(self) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def stop_keeping(self) -> None:
         await trio.lowlevel.checkpoint()
 
 

@@ -22,6 +22,7 @@ from gemini_ws import (
 from gemini_ws.testing import Fault, open_fake_server
 
 from .conftest import TEST_KEY
+from .test_fault_matrix import texts_of
 
 MODEL = "gemini-3.1-flash-live-preview"
 TEXT = LiveConfig(response_modalities=["TEXT"])
@@ -507,3 +508,22 @@ async def test_leaving_while_a_go_away_waits_for_its_handle_flushes_the_queue() 
         if "clientContent" in m
     ]
     assert texts.count("third") == 1
+
+
+async def test_go_away_right_after_a_handle_with_little_time_left_hands_over() -> None:
+    """goAway(timeLeft 0.5 s) right after a handle, the server closing 1011 at the deadline,
+    while the app sends turns back to back: the session moves, nothing answered twice."""
+    async with open_fake_server(api_key=TEST_KEY, chunk_count=2) as server:
+        server.inject(Fault.go_away_after_handle(0.5, handle=2))
+        async with Client(api_key=TEST_KEY, base_url=server.url) as client:
+            with trio.fail_after(15):
+                async with client.stream(MODEL, config=TEXT, reconnect=FAST) as s:
+                    events: list[SessionResumed] = []
+                    replies = []
+                    for i in range(6):
+                        await s.send_text(f"turn {i}")
+                        replies.append(await next_reply(s, events))
+    assert replies == [f"You said: turn {i}" for i in range(6)]
+    assert [e.reason for e in events] == ["go_away"] and events[0].replayed == 0
+    received = [t for c in server.connections for t in texts_of(c.received)]
+    assert sorted(received) == sorted(f"turn {i}" for i in range(6))

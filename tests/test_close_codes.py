@@ -1,0 +1,165 @@
+"""The server's close is reported as the server sent it: codes wsproto refused (1014) and
+reasons that are not valid UTF-8, against a raw server that writes its frames byte by byte (no
+WebSocket library on the server side to tidy them up)."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import struct
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+import trio
+
+from gemini_ws import (
+    Client,
+    LiveConfig,
+    ProtocolError,
+    ReconnectPolicy,
+    ServerClosedError,
+    SessionResumed,
+)
+
+from .conftest import TEST_KEY
+
+MODEL = "gemini-3.1-flash-live-preview"
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def frame(opcode: int, payload: bytes) -> bytes:
+    assert len(payload) < 126
+    return bytes([0x80 | opcode, len(payload)]) + payload
+
+
+async def read_frame(stream: trio.SocketStream, buffer: bytearray) -> tuple[int, bytes]:
+    """One masked client frame (small frames only, as these tests send)."""
+    while True:
+        if len(buffer) >= 2:
+            length = buffer[1] & 0x7F
+            header = 2
+            if length == 126:
+                if len(buffer) < 4:
+                    length = -1
+                else:
+                    length = struct.unpack("!H", buffer[2:4])[0]
+                    header = 4
+            if length >= 0 and len(buffer) >= header + 4 + length:
+                mask = buffer[header : header + 4]
+                data = bytes(
+                    b ^ mask[i % 4]
+                    for i, b in enumerate(buffer[header + 4 : header + 4 + length])
+                )
+                opcode = buffer[0] & 0x0F
+                del buffer[: header + 4 + length]
+                return opcode, data
+        chunk = await stream.receive_some(65536)
+        if not chunk:
+            raise EOFError
+        buffer += chunk
+
+
+@asynccontextmanager
+async def raw_server(close_payload: bytes, *, after_handle: bool) -> AsyncIterator[list[int]]:
+    """Upgrade, answer setup, optionally give a handle, then send a close frame with
+    *close_payload* (code and reason bytes, exactly). Yields the list of accepted connections'
+    numbers (a second one is a resume)."""
+    accepted: list[int] = []
+
+    async def handle(stream: trio.SocketStream) -> None:
+        number = len(accepted)
+        accepted.append(number)
+        buffer = bytearray()
+        while b"\r\n\r\n" not in buffer:
+            chunk = await stream.receive_some(65536)
+            if not chunk:
+                return
+            buffer += chunk
+        head, _, rest = bytes(buffer).partition(b"\r\n\r\n")
+        key = next(
+            line.split(b":", 1)[1].strip()
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"sec-websocket-key:")
+        )
+        accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
+        await stream.send_all(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+        )
+        buffer = bytearray(rest)
+        try:
+            await read_frame(stream, buffer)  # setup
+            await stream.send_all(frame(0x1, b'{"setupComplete":{}}'))
+            if number == 0:
+                if after_handle:
+                    update = b'{"sessionResumptionUpdate":{"newHandle":"h1","resumable":true}}'
+                    await stream.send_all(frame(0x1, update))
+                await trio.sleep(0.05)
+                await stream.send_all(frame(0x8, close_payload))
+                while True:
+                    opcode, _ = await read_frame(stream, buffer)
+                    if opcode == 0x8:
+                        break
+            else:
+                await trio.sleep_forever()
+        except (EOFError, trio.BrokenResourceError):
+            pass
+        finally:
+            await stream.aclose()
+
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(functools.partial(trio.serve_tcp, handle, 0, host="127.0.0.1"))
+        port = listeners[0].socket.getsockname()[1]
+        accepted.append(-port)  # first item: the port, negated (popped by the caller)
+        yield accepted
+        nursery.cancel_scope.cancel()
+
+
+async def test_close_1014_is_the_servers_code_and_reason() -> None:
+    payload = struct.pack("!H", 1014) + b"bad gateway upstream"
+    async with raw_server(payload, after_handle=False) as accepted:
+        port = -accepted.pop(0)
+        async with Client(api_key=TEST_KEY, base_url=f"ws://127.0.0.1:{port}",
+                          heartbeat_interval=None) as client:
+            with trio.fail_after(5), pytest.raises(ServerClosedError) as info:
+                async with client.stream(MODEL, config=LiveConfig()) as s:
+                    async for _ in s:
+                        pass
+    assert (info.value.code, info.value.reason) == (1014, "bad gateway upstream")
+
+
+async def test_close_1014_is_resumed() -> None:
+    payload = struct.pack("!H", 1014) + b"bad gateway"
+    async with raw_server(payload, after_handle=True) as accepted:
+        port = -accepted.pop(0)
+        async with Client(api_key=TEST_KEY, base_url=f"ws://127.0.0.1:{port}",
+                          heartbeat_interval=None) as client:
+            with trio.fail_after(5):
+                policy = ReconnectPolicy(initial_backoff=0.01)
+                async with client.stream(MODEL, config=LiveConfig(), reconnect=policy) as s:
+                    async for message in s:
+                        if isinstance(message, SessionResumed):
+                            break
+                    await s.cancel()
+    assert isinstance(message, SessionResumed)
+    assert message.reason == "connection_lost" and message.handle == "h1"
+    assert isinstance(message.error, ServerClosedError) and message.error.code == 1014
+    assert len(accepted) == 2
+
+
+async def test_a_close_reason_that_is_not_utf8_is_not_blamed_on_the_argument() -> None:
+    payload = struct.pack("!H", 1011) + b"\xff\xfe broken"
+    async with raw_server(payload, after_handle=False) as accepted:
+        port = -accepted.pop(0)
+        async with Client(api_key=TEST_KEY, base_url=f"ws://127.0.0.1:{port}",
+                          heartbeat_interval=None) as client:
+            with trio.fail_after(5), pytest.raises(ProtocolError) as info:
+                async with client.stream(MODEL, config=LiveConfig()) as s:
+                    async for _ in s:
+                        pass
+    # not InvalidArgumentError(1007): the server did not say its argument was invalid, it sent
+    # a close frame the protocol forbids, and the message says so
+    assert not isinstance(info.value, ServerClosedError)
+    assert "1007" in str(info.value) and "protocol" in str(info.value)
