@@ -110,7 +110,8 @@ async def raw_server(close_payload: bytes, *, after_handle: bool) -> AsyncIterat
             await stream.aclose()
 
     async with trio.open_nursery() as nursery:
-        listeners = await nursery.start(functools.partial(trio.serve_tcp, handle, 0, host="127.0.0.1"))
+        serve = functools.partial(trio.serve_tcp, handle, 0, host="127.0.0.1")
+        listeners = await nursery.start(serve)
         port = listeners[0].socket.getsockname()[1]
         accepted.append(-port)  # first item: the port, negated (popped by the caller)
         yield accepted
