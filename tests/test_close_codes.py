@@ -16,6 +16,7 @@ import trio
 
 from gemini_ws import (
     Client,
+    GeminiWSError,
     LiveConfig,
     ProtocolError,
     ReconnectPolicy,
@@ -118,17 +119,23 @@ async def raw_server(close_payload: bytes, *, after_handle: bool) -> AsyncIterat
         nursery.cancel_scope.cancel()
 
 
-async def test_close_1014_is_the_servers_code_and_reason() -> None:
-    payload = struct.pack("!H", 1014) + b"bad gateway upstream"
+async def error_after_close(payload: bytes) -> BaseException:
+    """The error a stream without reconnect ends with when the server closes with *payload*."""
     async with raw_server(payload, after_handle=False) as accepted:
         port = -accepted.pop(0)
         async with Client(api_key=TEST_KEY, base_url=f"ws://127.0.0.1:{port}",
                           heartbeat_interval=None) as client:
-            with trio.fail_after(5), pytest.raises(ServerClosedError) as info:
+            with trio.fail_after(5), pytest.raises(GeminiWSError) as info:
                 async with client.stream(MODEL, config=LiveConfig()) as s:
                     async for _ in s:
                         pass
-    assert (info.value.code, info.value.reason) == (1014, "bad gateway upstream")
+    return info.value
+
+
+async def test_close_1014_is_the_servers_code_and_reason() -> None:
+    error = await error_after_close(struct.pack("!H", 1014) + b"bad gateway upstream")
+    assert isinstance(error, ServerClosedError)
+    assert (error.code, error.reason) == (1014, "bad gateway upstream")
 
 
 async def test_close_1014_is_resumed() -> None:
@@ -151,16 +158,8 @@ async def test_close_1014_is_resumed() -> None:
 
 
 async def test_a_close_reason_that_is_not_utf8_is_not_blamed_on_the_argument() -> None:
-    payload = struct.pack("!H", 1011) + b"\xff\xfe broken"
-    async with raw_server(payload, after_handle=False) as accepted:
-        port = -accepted.pop(0)
-        async with Client(api_key=TEST_KEY, base_url=f"ws://127.0.0.1:{port}",
-                          heartbeat_interval=None) as client:
-            with trio.fail_after(5), pytest.raises(ProtocolError) as info:
-                async with client.stream(MODEL, config=LiveConfig()) as s:
-                    async for _ in s:
-                        pass
+    error = await error_after_close(struct.pack("!H", 1011) + b"\xff\xfe broken")
     # not InvalidArgumentError(1007): the server did not say its argument was invalid, it sent
     # a close frame the protocol forbids, and the message says so
-    assert not isinstance(info.value, ServerClosedError)
-    assert "1007" in str(info.value) and "protocol" in str(info.value)
+    assert isinstance(error, ProtocolError) and not isinstance(error, ServerClosedError)
+    assert "1007" in str(error) and "protocol" in str(error)
