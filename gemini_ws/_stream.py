@@ -235,7 +235,9 @@ class LiveStream:
         self._retiring: set[LiveConnection] = set()
         #: the wait of a delivery blocked on a full receive buffer (in the receiver task)
         self._delivery_scope: trio.CancelScope | None = None
-        self._changed = trio.Event()
+        #: tasks waiting for the stream's state to change (flush, reconfigure) park here;
+        #: waking nobody costs next to nothing, which matters once per message
+        self._changed = trio.lowlevel.ParkingLot()
         self._cancelled = False
         self._closing = False
         self._error_seen = False
@@ -429,8 +431,8 @@ class LiveStream:
         self._note_change()
 
     def _note_change(self) -> None:
-        self._changed.set()
-        self._changed = trio.Event()
+        if self._changed:
+            self._changed.unpark_all()
 
     def _on_fail(self, error: GeminiWSError) -> None:
         """The session is over with *error*: wake everybody, report what never went out."""
@@ -694,7 +696,7 @@ class LiveStream:
                 and session.in_flight is None
             ):
                 return
-            await self._changed.wait()
+            await self._changed.park()
 
     async def _close(self, *, flush: bool) -> None:
         """End the stream: optionally flush queued messages (across a resumable drop), close
@@ -821,7 +823,7 @@ class LiveStream:
         # one handover at a time: let one already wanted or under way finish first
         while session.phase is not Phase.OPEN:
             self._check_usable()
-            await self._changed.wait()
+            await self._changed.park()
         self._apply(session.reconfigure(setup, trio.current_time()))
         handover = session.pending_handover
         assert handover is not None
@@ -831,7 +833,7 @@ class LiveStream:
             self._check_usable()
             if session.phase is Phase.OPEN and session.pending_handover is not handover:
                 raise self._session.error or StreamClosedError("the reconfigure was abandoned")
-            await self._changed.wait()
+            await self._changed.park()
         return handover.result
 
     # --- receiving -------------------------------------------------------------------------

@@ -179,10 +179,9 @@ class WebSocket:
         before its end was returned."""
         while True:
             if self._messages:
-                message = self._messages.popleft()
-                if not self._messages:
-                    await trio.lowlevel.checkpoint()
-                return message
+                # no checkpoint here: the next read is one (receive_some), and a batch is at
+                # most one read's worth of messages
+                return self._messages.popleft()
             if self._closed is not None:
                 await trio.lowlevel.checkpoint()
                 raise WebSocketClosed(self._closed)
@@ -201,7 +200,7 @@ class WebSocket:
             protocol.receive_data(data)
         else:
             protocol.receive_eof()
-        self._absorb(protocol.events_received())
+        reply_due = self._absorb(protocol.events_received())
         if self._closed is None and (
             not data
             or protocol.close_rcvd is not None
@@ -209,11 +208,15 @@ class WebSocket:
             or (protocol.close_sent is not None and not self._we_closed)
         ):
             self._end(self._close_info())
-        await self._flush_from_reader()
+        if reply_due or self._closed is not None:
+            await self._flush_from_reader()  # a pong, or the answer to a close
         if self._closed is not None:
             await self._close_stream()
 
-    def _absorb(self, events: Iterable[object]) -> None:
+    def _absorb(self, events: Iterable[object]) -> bool:
+        """Take the frames the protocol parsed; True when it queued a reply (a pong, or the
+        answer to a close frame, or its own close after a protocol error)."""
+        reply_due = False
         for frame in events:
             opcode = getattr(frame, "opcode", None)
             if opcode is Opcode.TEXT or opcode is Opcode.BINARY or opcode is Opcode.CONT:
@@ -229,6 +232,9 @@ class WebSocket:
                 waiter = self._pongs.pop(bytes(frame.data), None)  # type: ignore[attr-defined]
                 if waiter is not None:
                     waiter.set()
+            else:  # PING, CLOSE
+                reply_due = True
+        return reply_due or self._protocol.close_sent is not None
 
     def _close_info(self) -> CloseInfo:
         protocol = self._protocol
