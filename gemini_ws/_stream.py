@@ -87,7 +87,7 @@ from ._types import (
     video_frame,
 )
 from ._validate import validated
-from ._wire import decode, encode
+from ._wire import decode, encode, structure_config
 
 __all__ = [
     "LiveStream",
@@ -904,10 +904,15 @@ class LiveStream:
         await self.send(RealtimeInput(text=text))
 
     async def send_content(
-        self, turns: Content | str | Sequence[Content | str], *, turn_complete: bool = True
+        self,
+        turns: Content | str | Mapping[str, Any] | Sequence[Content | str | Mapping[str, Any]],
+        *,
+        turn_complete: bool = True,
     ) -> None:
-        """Send ``clientContent`` with one or more turns (a str is a user text turn)."""
-        if isinstance(turns, Content | str):
+        """Send ``clientContent`` with one or more turns. A str is a user text turn; a dict is
+        a content in the google-genai style (``{"role": "user", "parts": [{"text": ...}]}``,
+        snake_case or camelCase), checked like a :class:`Content`."""
+        if isinstance(turns, Content | str | Mapping):
             items: list[Any] = [turns]
         else:
             try:
@@ -923,9 +928,11 @@ class LiveStream:
                 contents.append(Content(parts=(Part(text=item),), role="user"))
             elif isinstance(item, Content):
                 contents.append(item)
+            elif isinstance(item, Mapping):
+                contents.append(structure_config(item, Content, "content"))
             else:
                 raise ConfigurationError(
-                    f"turns must be Content or str, got {type(item).__name__}"
+                    f"turns must be Content, str or a dict, got {type(item).__name__}"
                 )
         await self.send(ClientContent(turns=tuple(contents), turn_complete=turn_complete))
 

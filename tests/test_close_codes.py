@@ -1,6 +1,7 @@
-"""The server's close is reported as the server sent it: codes wsproto refused (1014) and
-reasons that are not valid UTF-8, against a raw server that writes its frames byte by byte (no
-WebSocket library on the server side to tidy them up)."""
+"""Against raw servers that write their frames byte by byte (no WebSocket library on the server
+side to tidy them up): the server's close is reported as the server sent it (1014, a reason that
+is not valid UTF-8), and a server that reads slowly does not make the heartbeat fail a healthy
+connection."""
 
 from __future__ import annotations
 
@@ -163,3 +164,76 @@ async def test_a_close_reason_that_is_not_utf8_is_not_blamed_on_the_argument() -
     # a close frame the protocol forbids, and the message says so
     assert isinstance(error, ProtocolError) and not isinstance(error, ServerClosedError)
     assert "1007" in str(error) and "protocol" in str(error)
+
+
+# --- the heartbeat when the uplink is the bottleneck -----------------------------------------
+
+
+async def test_heartbeat_forgives_a_slow_uplink() -> None:
+    """A server that reads at ~80 KB/s while the app uploads audio as fast as it can: the ping
+    waits behind the audio, and its pong comes late for that reason only. That is not a dead
+    connection, and the stream must not be failed with HeartbeatTimeoutError."""
+    pongs: list[bytes] = []
+
+    async def handle(stream: trio.SocketStream) -> None:
+        buffer = bytearray()
+        while b"\r\n\r\n" not in buffer:
+            buffer += await stream.receive_some(65536)
+        head, _, rest = bytes(buffer).partition(b"\r\n\r\n")
+        key = next(
+            line.split(b":", 1)[1].strip()
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"sec-websocket-key:")
+        )
+        accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
+        await stream.send_all(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+        )
+        buffer = bytearray(rest)
+        slow = SlowStream(stream)
+        try:
+            await read_frame(stream, buffer)  # setup, at full speed
+            await stream.send_all(frame(0x1, b'{"setupComplete":{}}'))
+            while True:
+                opcode, data = await read_frame(slow, buffer)  # type: ignore[arg-type]
+                if opcode == 0x9:
+                    pongs.append(data)
+                    await stream.send_all(frame(0xA, data))
+                elif opcode == 0x8:
+                    await stream.send_all(frame(0x8, data[:2]))
+                    return
+        except (EOFError, trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        finally:
+            await stream.aclose()
+
+    async with trio.open_nursery() as nursery:
+        serve = functools.partial(trio.serve_tcp, handle, 0, host="127.0.0.1")
+        listeners = await nursery.start(serve)
+        port = listeners[0].socket.getsockname()[1]
+        async with Client(api_key=TEST_KEY, base_url=f"ws://127.0.0.1:{port}",
+                          heartbeat_interval=0.2, heartbeat_timeout=0.5,
+                          close_timeout=0.5) as client:
+            with trio.fail_after(20):
+                async with client.stream(MODEL, config=LiveConfig()) as s:
+                    with trio.move_on_after(2.5):
+                        while True:
+                            await s.send_audio(b"\x00\x01" * 8192)
+                    stats = s.statistics().connection
+                    assert s.state == "open", s.state
+                    await s.cancel()
+        nursery.cancel_scope.cancel()
+    # the uplink really was the bottleneck: heartbeats were held back while a write waited
+    assert stats.heartbeats_suspended >= 1 and stats.bytes_sent > 200_000, stats
+
+
+class SlowStream:
+    """Reads at most 4 KiB every 50 ms (about 80 KB/s): a server whose reading is slow."""
+
+    def __init__(self, stream: trio.SocketStream) -> None:
+        self.stream = stream
+
+    async def receive_some(self, max_bytes: int) -> bytes:
+        await trio.sleep(0.05)
+        return await self.stream.receive_some(4096)

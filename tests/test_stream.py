@@ -692,3 +692,18 @@ async def test_receive_turn_collects_one_turn(client: Client) -> None:
     contents = [m for m in messages if isinstance(m, ServerContent)]
     assert contents[-1].turn_complete
     assert "collect me" in "".join(m.text for m in contents)
+
+
+async def test_send_content_takes_a_google_genai_style_dict(
+    client: Client, fake_server: Any
+) -> None:
+    with trio.fail_after(10):
+        async with client.stream(MODEL, config=TEXT) as s:
+            await s.send_content({"role": "user", "parts": [{"text": "dict turn"}]})
+            assert "dict turn" in await reply_text(s)
+            await s.send_content([{"role": "user", "parts": [{"text": "in a list"}]}])
+            assert "in a list" in await reply_text(s)
+            with pytest.raises(gemini_ws.ConfigurationError, match=r"parts|prts"):
+                await s.send_content({"role": "user", "prts": [{"text": "typo"}]})
+    sent = fake_server.connections[0].received[1]["clientContent"]["turns"]
+    assert sent == [{"role": "user", "parts": [{"text": "dict turn"}]}]
