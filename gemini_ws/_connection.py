@@ -226,8 +226,10 @@ class LiveConnection:
         self._state = "closed"
 
     async def wait_closed(self) -> None:
-        """Kept for callers of the first build: the connection is closed when ``aclose`` or
-        ``abort`` returns."""
+        """Wait until the connection has ended (``aclose``, ``abort``, or an end seen by the
+        task that reads it)."""
+        while self._ws is not None and self._ws.closed is None:
+            await self._ws.wait_ended()
         await trio.lowlevel.checkpoint()
 
     async def keep_warm(self) -> None:

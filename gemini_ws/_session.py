@@ -61,7 +61,6 @@ import enum
 import math
 import random
 from collections import deque
-from collections.abc import Sequence
 
 import attrs
 
@@ -557,7 +556,8 @@ class Session:
         link = self._link
         self.handle = handle
         link.handle_due = False
-        link.turn_open = False if not link.pending else link.turn_open
+        if not link.pending:
+            link.turn_open = False  # a resumable point: the model is idle
         if self.policy is None:
             return
         if last_consumed is not None:
@@ -758,8 +758,3 @@ class Session:
             actions.append(Replay(replay))
         actions += [Emit(event), ReleaseSends()]
         return actions
-
-    def unsent_after_failure(self) -> Sequence[Outgoing]:
-        """Written messages the newest handle does not cover (for the error of a session
-        that could not be resumed)."""
-        return tuple(self._log)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import select
+import ssl
 from collections import deque
 from collections.abc import Iterable
 
@@ -90,13 +91,10 @@ class WebSocket:
         endpoint: Endpoint,
         *,
         headers: Iterable[tuple[str, str]],
-        ssl_context: object,
+        ssl_context: ssl.SSLContext | None,
         max_message_size: int,
     ) -> WebSocket:
         """TCP (+TLS), then the upgrade. The caller bounds the whole call."""
-        import ssl
-
-        assert ssl_context is None or isinstance(ssl_context, ssl.SSLContext)
         stream = await open_byte_stream(endpoint, ssl_context)
         try:
             protocol = ClientProtocol(
@@ -157,6 +155,10 @@ class WebSocket:
     def is_open(self) -> bool:
         """True while messages can be sent and received."""
         return self._closed is None and self._protocol.state is State.OPEN and not self._broken
+
+    async def wait_ended(self) -> None:
+        """Wait until the connection has ended."""
+        await self._ended.wait()
 
     def poll_dead(self) -> bool:
         """For a connection nobody reads (a warm spare): True when the peer sent something or

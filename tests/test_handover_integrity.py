@@ -9,6 +9,7 @@ reply must quote the question it followed; only GeminiWSError may escape; nothin
 from __future__ import annotations
 
 import json
+import os
 import random
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -281,8 +282,12 @@ def judge(session: Session, sent: Iterable[str], unsent: Iterable[str] = ()) -> 
     assert not [t for t in unsent if t in texts], f"reported unsent, yet consumed: {unsent} {texts}"
 
 
+#: ``GEMINI_WS_TEST_SEED=N`` reruns every case with other questions (the default run is fixed)
+SEED_OFFSET = int(os.environ.get("GEMINI_WS_TEST_SEED", "0"))
+
+
 def questions(seed: int, count: int) -> list[str]:
-    rng = random.Random(seed)
+    rng = random.Random(seed + SEED_OFFSET)
     words = ["tide", "lamp", "orbit", "fern", "quartz", "delta", "ember", "nickel"]
     return [f"q{i} {rng.choice(words)} {rng.randrange(1000)}" for i in range(count)]
 
