@@ -376,21 +376,6 @@ class Session:
         return self._link.in_flight
 
     @property
-    def pending_requests(self) -> int:
-        """Requests written on this connection and not yet answered."""
-        return len(self._link.pending)
-
-    @property
-    def turn_open(self) -> bool:
-        """True while the model is generating on this connection."""
-        return self._link.turn_open
-
-    @property
-    def handover_wanted(self) -> bool:
-        """True while a planned handover waits for its quiet moment (or is under way)."""
-        return self._handover is not None
-
-    @property
     def pending_handover(self) -> _Handover | None:
         """The handover wanted or under way, if any (reconfigure() waits on its result)."""
         return self._handover

@@ -45,6 +45,7 @@ from ._errors import (
     StreamClosedError,
 )
 from ._session import (
+    WRITABLE,
     Action,
     Dial,
     Emit,
@@ -639,11 +640,7 @@ class LiveStream:
                         item = await self._outgoing.get()
                     except (trio.EndOfChannel, trio.ClosedResourceError, GeminiWSError):
                         return
-                    if generation != session.generation or session.phase not in (
-                        Phase.OPEN,
-                        Phase.DRAINING,
-                        Phase.CLOSING,
-                    ):
+                    if generation != session.generation or session.phase not in WRITABLE:
                         self._outgoing.push_front(item, item.size)
                         return
                     self._apply(session.write_started(item, generation))

@@ -63,6 +63,28 @@ async def read_frame(stream: trio.SocketStream, buffer: bytearray) -> tuple[int,
         buffer += chunk
 
 
+async def accept_upgrade(stream: trio.SocketStream) -> bytearray:
+    """Read the HTTP upgrade request and answer 101; returns what was read past it."""
+    buffer = bytearray()
+    while b"\r\n\r\n" not in buffer:
+        chunk = await stream.receive_some(65536)
+        if not chunk:
+            raise EOFError
+        buffer += chunk
+    head, _, rest = bytes(buffer).partition(b"\r\n\r\n")
+    key = next(
+        line.split(b":", 1)[1].strip()
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"sec-websocket-key:")
+    )
+    accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
+    await stream.send_all(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+    )
+    return bytearray(rest)
+
+
 @asynccontextmanager
 async def raw_server(close_payload: bytes, *, after_handle: bool) -> AsyncIterator[list[int]]:
     """Upgrade, answer setup, optionally give a handle, then send a close frame with
@@ -73,25 +95,8 @@ async def raw_server(close_payload: bytes, *, after_handle: bool) -> AsyncIterat
     async def handle(stream: trio.SocketStream) -> None:
         number = len(accepted)
         accepted.append(number)
-        buffer = bytearray()
-        while b"\r\n\r\n" not in buffer:
-            chunk = await stream.receive_some(65536)
-            if not chunk:
-                return
-            buffer += chunk
-        head, _, rest = bytes(buffer).partition(b"\r\n\r\n")
-        key = next(
-            line.split(b":", 1)[1].strip()
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"sec-websocket-key:")
-        )
-        accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
-        await stream.send_all(
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
-        )
-        buffer = bytearray(rest)
         try:
+            buffer = await accept_upgrade(stream)
             await read_frame(stream, buffer)  # setup
             await stream.send_all(frame(0x1, b'{"setupComplete":{}}'))
             if number == 0:
@@ -176,23 +181,9 @@ async def test_heartbeat_forgives_a_slow_uplink() -> None:
     pongs: list[bytes] = []
 
     async def handle(stream: trio.SocketStream) -> None:
-        buffer = bytearray()
-        while b"\r\n\r\n" not in buffer:
-            buffer += await stream.receive_some(65536)
-        head, _, rest = bytes(buffer).partition(b"\r\n\r\n")
-        key = next(
-            line.split(b":", 1)[1].strip()
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"sec-websocket-key:")
-        )
-        accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
-        await stream.send_all(
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
-        )
-        buffer = bytearray(rest)
         slow = SlowStream(stream)
         try:
+            buffer = await accept_upgrade(stream)
             await read_frame(stream, buffer)  # setup, at full speed
             await stream.send_all(frame(0x1, b'{"setupComplete":{}}'))
             while True:
