@@ -166,9 +166,7 @@ class LiveConnection:
         ws = self._ws
         if self._state != "open" or self._error is not None or ws is None or not ws.is_open:
             return False
-        return ws.reader_attached or self._in_setup or not ws.poll_dead()
-
-    _in_setup = False
+        return ws.reader_attached or not ws.poll_dead()
 
     async def open(self) -> LiveConnection:
         """TCP, TLS and the WebSocket upgrade, bounded by ``connect_timeout``. Raises one of

@@ -377,7 +377,7 @@ class LiveStream:
     ) -> list[tuple[StreamEvent, int]]:
         early: list[tuple[StreamEvent, int]] = []
         handle = self._session.handle
-        conn._in_setup = True
+        conn.attach_reader(True)  # the handshake reads it now
         try:
             with trio.fail_after(self.options.setup_timeout):
                 await conn.send(encode(setup))
@@ -400,7 +400,7 @@ class LiveStream:
                 resume_handle=handle,
             ) from None
         finally:
-            conn._in_setup = False
+            conn.attach_reader(False)
         if not isinstance(message, SetupComplete):
             raise ProtocolError(
                 f"expected setupComplete as the first server message, got "
