@@ -20,6 +20,7 @@ import attrs
 import sniffio
 import trio
 
+from . import _connection
 from ._connection import ConnectionOptions, LiveConnection
 from ._errors import (
     ConfigurationError,
@@ -74,6 +75,11 @@ class Client:
     *base_url* points the client elsewhere, e.g. ``ws://127.0.0.1:PORT`` for a local server
     (plain ``ws://`` is refused for non-loopback hosts unless *allow_insecure*). *ssl_context*
     replaces the default verifying context (e.g. to trust a test CA).
+
+    *transport* picks the WebSocket implementation: ``"websockets"`` (the default and the
+    fastest: websockets' sans-I/O protocol driven by the stream's own receiver task) or
+    ``"trio-websocket"`` (trio-websocket's public API; see :doc:`transports` for the few
+    things it reports differently).
     """
 
     def __init__(
@@ -97,6 +103,7 @@ class Client:
         max_connections: int | None = None,
         idle_timeout: float = 30.0,
         pool_timeout: float = 30.0,
+        transport: str | None = None,
     ) -> None:
         key = api_key or os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY")
         if not key:
@@ -147,6 +154,7 @@ class Client:
             heartbeat_timeout=heartbeat_timeout,
             max_message_size=max_message_size,
             ssl_context=ssl_context,
+            transport=_connection.DEFAULT_TRANSPORT if transport is None else transport,
         )
         self.stream_options = StreamOptions(
             receive_buffer_bytes=receive_buffer_bytes,
@@ -336,9 +344,9 @@ class Client:
     async def connect(self) -> LiveConnection:
         """Open one connection (TCP, TLS, WebSocket upgrade; no setup yet), bypassing the
         pool. The caller must ``aclose()`` it."""
-        self._require_open()
+        nursery = self._require_open()
         conn = LiveConnection(self.endpoint, self._headers, self.connection_options)
-        return await conn.open()
+        return await conn.open(nursery)
 
     @contextlib.asynccontextmanager
     async def stream(

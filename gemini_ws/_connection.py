@@ -24,6 +24,7 @@ import attrs
 import trio
 
 from ._errors import (
+    ConfigurationError,
     ConnectionLostError,
     ConnectTimeoutError,
     GeminiWSError,
@@ -38,11 +39,15 @@ from ._errors import (
 )
 from ._transport import Endpoint
 from ._validate import validated
-from ._websocket import CloseInfo, WebSocket, WebSocketClosed
+from ._websocket import TRANSPORTS, CloseInfo, Transport, WebSocketClosed, open_transport
 
 __all__ = ["ConnectionOptions", "ConnectionStatistics", "LiveConnection", "error_for_close"]
 
 logger = logging.getLogger("gemini_ws")
+
+
+#: the transport used when none is named (the test suite runs against each in turn)
+DEFAULT_TRANSPORT = TRANSPORTS[0]
 
 
 def error_for_close(
@@ -91,6 +96,16 @@ class ConnectionOptions:
     max_message_size: int = 64 * 1024 * 1024
     receive_buffer_size: int = 64 * 1024
     ssl_context: ssl.SSLContext | None = None
+    #: ``"websockets"`` (the default: websockets' sans-I/O protocol driven by our own
+    #: receiver) or ``"trio-websocket"``
+    transport: str = attrs.field(factory=lambda: DEFAULT_TRANSPORT)
+
+    @transport.validator
+    def _check_transport(self, attribute: attrs.Attribute[str], value: str) -> None:
+        if value not in TRANSPORTS:
+            raise ConfigurationError(
+                f"transport must be one of {', '.join(map(repr, TRANSPORTS))}, got {value!r:.40}"
+            )
 
 
 @validated
@@ -125,7 +140,7 @@ class LiveConnection:
         self.endpoint = endpoint
         self._headers = tuple(headers)
         self.options = options
-        self._ws: WebSocket | None = None
+        self._ws: Transport | None = None
         self._state = "new"
         self._error: GeminiWSError | None = None
         self._close_lock = trio.Lock()
@@ -168,15 +183,18 @@ class LiveConnection:
             return False
         return ws.reader_attached or not ws.poll_dead()
 
-    async def open(self) -> LiveConnection:
+    async def open(self, nursery: trio.Nursery | None = None) -> LiveConnection:
         """TCP, TLS and the WebSocket upgrade, bounded by ``connect_timeout``. Raises one of
-        our :class:`ConnectError` subclasses (the socket is closed on failure)."""
+        our :class:`ConnectError` subclasses (the socket is closed on failure). The
+        ``trio-websocket`` transport runs its reader in *nursery* (the Client's)."""
         self._state = "connecting"
         t0 = trio.current_time()
         try:
             with trio.fail_after(self.options.connect_timeout):
-                self._ws = await WebSocket.connect(
+                self._ws = await open_transport(
+                    self.options.transport,
                     self.endpoint,
+                    nursery=nursery,
                     headers=self._headers,
                     ssl_context=self.options.ssl_context,
                     max_message_size=self.options.max_message_size,

@@ -457,7 +457,7 @@ class ConnectionPool:
         finally:
             held.dialing = False
         if held not in self._held:  # released while the connection opened
-            self._nursery.start_soon(_close, conn)
+            await _close(conn)  # here, not in the background: the stream waits for it
             raise StreamClosedError("the session was released while its new connection opened")
         self._held.remove(held)
         self._active.append(conn)

@@ -324,6 +324,8 @@ class _Link:
     in_progress: bool = False
     #: seq of the message being written, 0 when none
     in_flight: Outgoing | None = None
+    #: the write that was in flight when the connection was reported lost
+    lost_in_flight: Outgoing | None = None
     go_away: bool = False
 
 
@@ -445,6 +447,9 @@ class Session:
             return []
         link = self._link
         if link.in_flight is not item:
+            if link.lost_in_flight is item:
+                link.lost_in_flight = None
+                return []  # written to a connection already reported lost: still unsure
             raise SessionStateError("write_done for a message not being written")
         link.in_flight = None
         link.written_seq = max(link.written_seq, item.seq)
@@ -662,6 +667,9 @@ class Session:
         link = self._link
         if link.in_flight is not None:
             self._keep_unsure(link.in_flight)
+            # its write may still return (the bytes reached the kernel before the end was
+            # seen): that write_done is expected, and changes nothing
+            link.lost_in_flight = link.in_flight
             link.in_flight = None
         if (
             self.policy is None

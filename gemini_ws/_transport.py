@@ -26,6 +26,7 @@ from ._errors import (
     DNSError,
     TLSError,
 )
+from ._tls import TLSStream
 
 __all__ = ["ByteStream", "Endpoint", "default_ssl_context", "open_byte_stream"]
 
@@ -143,7 +144,7 @@ def _is_refused(exc: BaseException) -> bool:
     return False
 
 
-ByteStream = trio.SocketStream | trio.SSLStream[trio.SocketStream]
+ByteStream = trio.SocketStream | TLSStream
 
 
 async def open_byte_stream(endpoint: Endpoint, ssl_context: ssl.SSLContext | None) -> ByteStream:
@@ -164,14 +165,14 @@ async def open_byte_stream(endpoint: Endpoint, ssl_context: ssl.SSLContext | Non
     if not endpoint.secure:
         return tcp
     ctx = ssl_context if ssl_context is not None else default_ssl_context()
-    tls = trio.SSLStream(tcp, ctx, server_hostname=endpoint.host, https_compatible=True)
+    tls = TLSStream(tcp, ctx, server_hostname=endpoint.host)
     try:
         await tls.do_handshake()
     except BaseException as exc:
         with trio.CancelScope(shield=True):
             await trio.aclose_forcefully(tcp)
         if isinstance(exc, trio.BrokenResourceError | ssl.SSLError):
-            cause = exc.__cause__ if isinstance(exc, trio.BrokenResourceError) else exc
+            cause = (exc.__cause__ or exc) if isinstance(exc, trio.BrokenResourceError) else exc
             raise TLSError(
                 f"TLS handshake with {endpoint.host}:{endpoint.port} failed: {cause}"
             ) from None

@@ -23,6 +23,7 @@ import select
 import ssl
 from collections import deque
 from collections.abc import Iterable
+from typing import Protocol
 
 import attrs
 import trio
@@ -34,9 +35,10 @@ from websockets.protocol import State
 from websockets.uri import parse_uri
 
 from ._errors import ConnectError, ConnectionLostError, HandshakeRejectedError
+from ._tls import TLSStream
 from ._transport import ByteStream, Endpoint, open_byte_stream
 
-__all__ = ["CloseInfo", "WebSocket", "WebSocketClosed"]
+__all__ = ["CloseInfo", "Transport", "WebSocket", "WebSocketClosed"]
 
 _READ_SIZE = 256 * 1024
 
@@ -61,6 +63,67 @@ class WebSocketClosed(Exception):
         super().__init__(f"websocket closed: {info}")
 
 
+class Transport(Protocol):
+    """What a Live connection needs from the WebSocket under it. Two implementations:
+    :class:`WebSocket` (websockets' sans-I/O protocol driven by us, the default) and
+    :class:`~gemini_ws._websocket_trio.TrioWebSocket` (trio-websocket's public API).
+
+    One task reads (:meth:`receive`); any task may :meth:`send` and :meth:`ping`. The
+    attributes let the heartbeat tell a dead connection from backpressure."""
+
+    #: set by the task that reads the connection while it does
+    reader_attached: bool
+    @property
+    def writing_since(self) -> float | None:
+        """When the write under way started (None while no write waits for the socket)."""
+
+    @property
+    def last_write_end(self) -> float:
+        """When the last write finished."""
+
+    @property
+    def closed(self) -> CloseInfo | None: ...
+    @property
+    def is_open(self) -> bool: ...
+    async def wait_ended(self) -> None: ...
+    def poll_dead(self) -> bool: ...
+    async def receive(self) -> bytes: ...
+    async def send(self, data: str | bytes) -> None: ...
+    async def ping(self, payload: bytes) -> trio.Event: ...
+    def forget_ping(self, payload: bytes) -> None: ...
+    async def aclose(self, code: int = 1000, reason: str = "", *, bound: float) -> bool: ...
+    async def abort(self) -> None: ...
+
+
+#: the transports a Client can use, by name (the first is the default)
+TRANSPORTS = ("websockets", "trio-websocket")
+
+
+async def open_transport(
+    name: str,
+    endpoint: Endpoint,
+    *,
+    headers: Iterable[tuple[str, str]],
+    ssl_context: ssl.SSLContext | None,
+    max_message_size: int,
+    nursery: trio.Nursery | None,
+) -> Transport:
+    """Open a WebSocket with the transport called *name* (one of :data:`TRANSPORTS`)."""
+    if name == "trio-websocket":
+        from ._websocket_trio import TrioWebSocket
+
+        return await TrioWebSocket.connect(
+            endpoint,
+            headers=headers,
+            ssl_context=ssl_context,
+            max_message_size=max_message_size,
+            nursery=nursery,
+        )
+    return await WebSocket.connect(
+        endpoint, headers=headers, ssl_context=ssl_context, max_message_size=max_message_size
+    )
+
+
 class WebSocket:
     """One client WebSocket on a byte stream we own (see the module docstring)."""
 
@@ -74,9 +137,10 @@ class WebSocket:
         self._closed: CloseInfo | None = None
         self._ended = trio.Event()
         self._reading = False
-        #: set by the task that reads this connection while it does (aclose then waits for it
-        #: to read the close reply instead of reading itself)
-        self.reader_attached = False
+        self._reader_attached = False
+        #: woken when the reader attaches, detaches or stops reading, and at the end (costs
+        #: nothing when nobody waits: it is checked on every read)
+        self._reader_changed = trio.lowlevel.ParkingLot()
         self._broken = False
         self._pongs: dict[bytes, trio.Event] = {}
         #: set while a write is waiting for the socket (the uplink is the bottleneck)
@@ -147,6 +211,21 @@ class WebSocket:
 
     # --- state -----------------------------------------------------------------------------
     @property
+    def reader_attached(self) -> bool:
+        """Set by the task that reads this connection while it does (``aclose`` then lets it
+        read the close reply instead of reading itself)."""
+        return self._reader_attached
+
+    @reader_attached.setter
+    def reader_attached(self, attached: bool) -> None:
+        self._reader_attached = attached
+        self._note_reader_change()
+
+    def _note_reader_change(self) -> None:
+        if self._reader_changed:
+            self._reader_changed.unpark_all()
+
+    @property
     def closed(self) -> CloseInfo | None:
         """How the connection ended, once it has."""
         return self._closed
@@ -167,7 +246,7 @@ class WebSocket:
         if self._closed is not None or self._broken:
             return True
         stream = self._stream
-        sock_stream = stream.transport_stream if isinstance(stream, trio.SSLStream) else stream
+        sock_stream = stream.transport_stream if isinstance(stream, TLSStream) else stream
         try:
             readable, _, _ = select.select([sock_stream.socket.fileno()], [], [], 0)
         except (OSError, ValueError):
@@ -197,6 +276,7 @@ class WebSocket:
             data = b""
         finally:
             self._reading = False
+            self._note_reader_change()
         protocol = self._protocol
         if data:
             protocol.receive_data(data)
@@ -257,6 +337,7 @@ class WebSocket:
         if self._closed is None:
             self._closed = info
             self._ended.set()
+            self._note_reader_change()
             for waiter in self._pongs.values():
                 waiter.set()
             self._pongs.clear()
@@ -349,10 +430,13 @@ class WebSocket:
                             if self._protocol.state is State.OPEN:
                                 self._protocol.send_close(code, reason)
                                 await self._write_pending()
-                        if self.reader_attached or self._reading:
-                            await self._ended.wait()
-                        else:
-                            while self._closed is None:
+                        # The reader reads the answer while it is attached; once it is not
+                        # (it may be on its way out: cancelled with the stream, not yet
+                        # detached when this started), this task reads it.
+                        while self._closed is None:
+                            if self._reader_attached or self._reading:
+                                await self._reader_changed.park()
+                            else:
                                 await self._read_once()
                                 self._messages.clear()
             except WebSocketClosed:

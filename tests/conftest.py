@@ -8,10 +8,57 @@ reach a log line.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import trio
+
+#: Test modules run once per transport (``GEMINI_WS_TEST_TRANSPORT`` forces one transport on
+#: every module instead).
+PER_TRANSPORT = {
+    "test_cancellation",
+    "test_close_codes",
+    "test_fault_matrix",
+    "test_handover_integrity",
+    "test_key_hygiene",
+    "test_resumption",
+    "test_stream",
+    "test_transport",
+}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    from gemini_ws._websocket import TRANSPORTS
+
+    forced = os.environ.get("GEMINI_WS_TEST_TRANSPORT")
+    module = metafunc.module.__name__.rpartition(".")[2]
+    if forced:
+        names = [forced]
+    elif module in PER_TRANSPORT:
+        names = list(TRANSPORTS)
+    else:
+        return
+    metafunc.parametrize("ws_transport", names, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def ws_transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The transport every Client of this test uses when it names none (parametrised for the
+    modules in PER_TRANSPORT, else the library's default)."""
+    from gemini_ws import _connection
+
+    name: str = getattr(request, "param", _connection.DEFAULT_TRANSPORT)
+    monkeypatch.setattr(_connection, "DEFAULT_TRANSPORT", name)
+    return name
+
+
+def known_gap(request: pytest.FixtureRequest, transport: str, reason: str) -> None:
+    """Mark this test as an expected failure on *transport* (strict: it must fail there, so a
+    gap that closes is noticed). The gaps are listed in docs/transports.rst."""
+    if request.getfixturevalue("ws_transport") == transport:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+
 
 #: The key every fake-server test uses; asserted absent from logs and errors.
 TEST_KEY = "AIzaSyTESTKEY-gemini-ws-0123456789abcdef"

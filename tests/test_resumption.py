@@ -439,7 +439,7 @@ async def test_two_drops_while_the_app_is_paused_lose_no_event() -> None:
                 await wait_for_handle(s)
                 await s.pause("receive")
                 await s.send_text("hello there general kenobi")
-                await until(lambda: s._delivery_scope is not None)  # buffer full
+                await until(lambda: s._run._delivery_scope is not None)  # buffer full
                 for n in (1, 2):
                     live = live_connection(server)
                     live.abort()
@@ -451,7 +451,7 @@ async def test_two_drops_while_the_app_is_paused_lose_no_event() -> None:
                     await until(lambda: s.state == "open")
                     if n == 1:
                         # the new receiver is blocked delivering the carried-over messages
-                        await until(lambda: s._delivery_scope is not None)
+                        await until(lambda: s._run._delivery_scope is not None)
                 await s.resume("receive")
                 seen: list[Any] = []
                 with trio.move_on_after(2):

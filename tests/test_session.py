@@ -227,6 +227,24 @@ def test_a_resumable_drop_redials_and_replays_the_write_in_flight() -> None:
     assert next(x for x in done if isinstance(x, Replay)).items == (b,)
 
 
+def test_a_write_that_returns_after_its_connection_was_reported_lost_stays_unsure() -> None:
+    """The bytes reached the kernel before the drop was seen (trio-websocket's own reader sees
+    it first): the late write_done is expected, is not an error, and does not make the message
+    count as delivered: it is still replayed."""
+    s = make_session()
+    a, b = turn("a"), turn("b")
+    write(s, a)
+    answer(s, "h1")
+    gen = s.generation
+    s.write_started(b, gen)
+    s.connection_lost(ConnectionLostError("drop"), gen, 5.0)
+    assert s.write_done(b, gen) == []
+    done = s.dial_succeeded(5.2, warm=False)
+    assert next(x for x in done if isinstance(x, Replay)).items == (b,)
+    with pytest.raises(SessionStateError):
+        s.write_done(turn("never started"), s.generation)
+
+
 def test_an_unresumable_close_fails_and_exhausted_attempts_fail() -> None:
     s = make_session()
     write(s, turn("a"))

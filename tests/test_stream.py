@@ -581,6 +581,9 @@ async def test_stream_error_escapes_both_context_managers_unwrapped(fake_server:
 async def test_exit_after_unnoticed_failure_reports_unsent_messages(fake_server: Any) -> None:
     """The server dies while sends are held; the app leaves the block without looking: the
     queued messages are reported, not dropped silently."""
+    # (the close waits a moment, so that it comes while the sends are held whichever transport
+    # reads it: trio-websocket's own reader would see it before the app's first send)
+    fake_server.inject(Fault.delay(0.2, after_message=1))
     fake_server.inject(Fault.close(1011, "Internal error encountered.", after_message=1))
     with trio.fail_after(10):
         async with Client(api_key=TEST_KEY, base_url=fake_server.url) as client:
@@ -640,7 +643,7 @@ async def test_leaving_with_a_full_receive_buffer_is_prompt() -> None:
                 await s.pause("receive")
                 await s.send_text("hello there general kenobi")
                 with trio.fail_after(5):
-                    while s._delivery_scope is None:  # the reader is blocked on the buffer
+                    while s._run._delivery_scope is None:  # the reader is blocked on the buffer
                         await trio.sleep(0.005)
                 t0 = trio.current_time()
             assert trio.current_time() - t0 < 1.0, "the close handshake waited for close_timeout"

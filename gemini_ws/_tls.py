@@ -1,0 +1,179 @@
+"""TLS over a trio socket through ``ssl.MemoryBIO``: one socket read yields every record it
+completed.
+
+``trio.SSLStream.receive_some`` returns at most one TLS record per call, so a burst of small
+WebSocket frames (a streaming reply sends one record per frame) costs one trip round the reader
+loop, and one scheduler checkpoint, per record. This pump reads what the socket has, feeds it to
+the TLS object, and decrypts every complete record in one go; writes encrypt into a buffer that
+goes to the socket in one ``send_all``.
+
+It is used by the default transport only (trio-websocket is given trio's own ``SSLStream``).
+Semantics kept from ``SSLStream(https_compatible=True)``: a peer's close_notify and a ragged EOF
+(TCP closed without close_notify, common among HTTPS servers) both read as end of stream;
+``aclose`` sends close_notify without waiting for the peer's. Session tickets (TLS 1.3) and
+key updates are absorbed by the TLS object; whatever it has to say back goes out with the next
+write, or from the reader when no write is under way.
+
+One task reads and one task writes at a time (the WebSocket above serialises its writers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+
+import trio
+
+__all__ = ["TLSStream"]
+
+_READ = 256 * 1024
+#: decrypted bytes returned by one receive_some at most (more stays in the TLS object)
+_MAX_CHUNK = 1024 * 1024
+
+
+class TLSStream(trio.abc.Stream):
+    """A client TLS stream over *transport* (see the module docstring)."""
+
+    def __init__(
+        self, transport: trio.SocketStream, context: ssl.SSLContext, server_hostname: str
+    ) -> None:
+        self.transport_stream = transport
+        self._incoming = ssl.MemoryBIO()
+        self._outgoing = ssl.MemoryBIO()
+        self._tls = context.wrap_bio(
+            self._incoming, self._outgoing, server_side=False, server_hostname=server_hostname
+        )
+        self._eof = False
+        #: a task is writing to the socket (the writer, or the reader flushing a TLS reply)
+        self._writing = False
+        self._written = trio.Event()
+        self._closed = False
+
+    @property
+    def socket(self) -> trio.socket.SocketType:
+        """The socket under the stream."""
+        return self.transport_stream.socket
+
+    # --- handshake -------------------------------------------------------------------------
+    async def do_handshake(self) -> None:
+        """Run the TLS handshake. Raises ``ssl.SSLError`` (a failed verification included)
+        or ``trio.BrokenResourceError`` when the connection broke."""
+        while True:
+            try:
+                self._tls.do_handshake()
+            except ssl.SSLWantReadError:
+                await self._flush()
+                if not await self._fill():
+                    raise trio.BrokenResourceError(
+                        "the server closed the connection during the TLS handshake"
+                    ) from None
+            else:
+                await self._flush()
+                return
+
+    # --- receiving -------------------------------------------------------------------------
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        """Every byte the records read so far decrypt to (at least one byte), or ``b""`` at
+        the end of the stream."""
+        if self._closed:
+            raise trio.ClosedResourceError("the TLS stream is closed")
+        limit = _MAX_CHUNK if max_bytes is None else max(1, max_bytes)
+        waited = False
+        while True:
+            data = self._decrypt(limit)
+            if data is None and self._eof:
+                data = b""
+            if data is not None:
+                if not waited:
+                    await trio.lowlevel.checkpoint()
+                return data
+            if not await self._fill():
+                self._incoming.write_eof()
+            elif self._outgoing.pending and not self._writing:
+                await self._flush()  # a key update's answer, with no writer to carry it
+            waited = True
+
+    def _decrypt(self, limit: int) -> bytes | None:
+        """Decrypt what the TLS object can; None when it needs more bytes."""
+        chunks: list[bytes] = []
+        size = 0
+        tls = self._tls
+        try:
+            while size < limit:
+                chunk = tls.read(limit - size)
+                if not chunk:  # close_notify read (an empty read is never "no data yet")
+                    self._eof = True
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+        except ssl.SSLWantReadError:
+            pass
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            # close_notify, or a ragged EOF: both end the stream (https_compatible)
+            self._eof = True
+        except ssl.SSLError as exc:
+            raise trio.BrokenResourceError(f"TLS error: {exc}") from exc
+        if chunks:
+            return b"".join(chunks)
+        return None
+
+    async def _fill(self) -> bool:
+        """Read from the socket into the TLS object; False at EOF."""
+        try:
+            data = await self.transport_stream.receive_some(_READ)
+        except (trio.BrokenResourceError, OSError):
+            data = b""
+        if not data:
+            return False
+        self._incoming.write(data)
+        return True
+
+    # --- sending ---------------------------------------------------------------------------
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        """Encrypt *data* and write it (with anything the TLS object had queued) in one go."""
+        if self._closed:
+            raise trio.ClosedResourceError("the TLS stream is closed")
+        try:
+            self._tls.write(data)
+        except ssl.SSLError as exc:
+            raise trio.BrokenResourceError(f"TLS error: {exc}") from exc
+        while self._writing:  # the reader is flushing (rare): it writes our records too
+            await self._written.wait()
+        await self._flush()
+
+    async def _flush(self) -> None:
+        """Write what the TLS object queued (one writer at a time: see ``_writing``)."""
+        self._writing = True
+        try:
+            while self._outgoing.pending:
+                await self.transport_stream.send_all(self._outgoing.read())
+        finally:
+            self._writing = False
+            self._written.set()
+            self._written = trio.Event()
+
+    async def wait_send_all_might_not_block(self) -> None:
+        """As the socket's."""
+        await self.transport_stream.wait_send_all_might_not_block()
+
+    # --- closing ---------------------------------------------------------------------------
+    async def aclose(self) -> None:
+        """Send close_notify (best effort: skipped when cancelled, as ``aclose_forcefully``
+        does, and never waiting for the peer's), then close the socket."""
+        if self._closed:
+            await trio.lowlevel.checkpoint()
+            return
+        self._closed = True
+        try:
+            if not self._writing:
+                # (SSLWantRead: our close_notify is queued; the peer's is not awaited)
+                with contextlib.suppress(ssl.SSLError):
+                    self._tls.unwrap()
+                data = self._outgoing.read()
+                if data:
+                    with trio.move_on_after(1):
+                        await self.transport_stream.send_all(data)
+        except (trio.BrokenResourceError, trio.BusyResourceError, OSError):
+            pass
+        finally:
+            await self.transport_stream.aclose()
