@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import sys
 import time
@@ -64,11 +65,11 @@ class FaithfulServer(FastServer):
         self.tls = True
 
 
-async def run_gemini_ws(server: FastServer, turns: Turns) -> Result:
+async def run_gemini_ws(server: FastServer, turns: Turns, transport: str | None = None) -> Result:
     times: list[float] = []
     lats: list[float] = []
     async with Client(api_key=server.key, base_url=server.url,
-                      ssl_context=server.ssl_context()) as client:
+                      ssl_context=server.ssl_context(), transport=transport) as client:
         async with client.stream(MODEL, config=LiveConfig(response_modalities=["TEXT"])) as s:
             for text in turns:
                 t0 = time.perf_counter()
@@ -144,6 +145,9 @@ async def run_genai(server: FastServer, turns: Turns) -> Result:
 CONTENDERS: dict[str, tuple[str, Callable[..., Any]]] = {
     "raw trio-websocket": ("trio", run_raw),
     "gemini_ws": ("trio", run_gemini_ws),
+    "gemini_ws (trio-websocket)": (
+        "trio", functools.partial(run_gemini_ws, transport="trio-websocket")
+    ),
     "google-genai": ("asyncio", run_genai),
 }
 
