@@ -7,15 +7,18 @@ public API over it.
     application task(s)                 the stream's nursery (opened by client.stream())     socket
     ───────────────────                 ────────────────────────────────────────────────     ──────
     s.send_*() ──encode──▶ outgoing ByteQueue ──gate──▶ sender ──▶ LiveConnection.send ──▶  ws
+               └──(nothing queued: written from the caller's task)──────▶ LiveConnection.send
     async for msg in s ◀── incoming ByteQueue ◀── receiver (reads the socket, decodes) ◀──  ws
                                                   supervisor (stops, dials, replays)
                                                   heartbeat, goAway timer
 
 Per connection, one receiver task reads the socket (pongs and close frames keep flowing), decodes
 each message, tells the Session, then queues the message for the application; one sender task
-writes what the application queued, telling the Session when each write starts and ends. Both
-queues are bounded in bytes. ``pause()`` closes the application's gates; the Session closes the
-handover gate (``HoldSends``) in the phases that hold sends. The supervisor performs the actions
+writes what the application queued, telling the Session when each write starts and ends (a send
+with nothing queued is written from the caller's task instead: see
+:meth:`SessionRunner.submit`). Both queues are bounded in bytes. ``pause()`` closes the
+application's gates; the Session closes the handover gate (``HoldSends``) in the phases that
+hold sends. The supervisor performs the actions
 that need I/O (stop a connection, dial the next one with the resuming setup) one at a time.
 
 The tasks never raise: a failure is recorded once and handed to the application on its next
@@ -154,6 +157,9 @@ class SessionRunner:
         self._io_send, self._io_receive = trio.open_memory_channel[Action](float("inf"))
         self._served: dict[int, trio.Event] = {}
         self._sender_scopes: dict[int, trio.CancelScope] = {}
+        #: the write made from the caller's task, with its connection's generation and the
+        #: scope that stopping that connection cancels
+        self._inline: tuple[int, trio.CancelScope] | None = None
         self._retiring: set[LiveConnection] = set()
         #: the wait of a delivery blocked on a full receive buffer (in the receiver task)
         self._delivery_scope: trio.CancelScope | None = None
@@ -343,6 +349,8 @@ class SessionRunner:
                 scope = self._sender_scopes.get(self.session.generation)
                 if scope is not None:
                     scope.cancel()
+                if self._inline is not None and self._inline[0] == self.session.generation:
+                    self._inline[1].cancel()
                 if action.wait:
                     await self._retire(old)
                 else:
@@ -511,38 +519,93 @@ class SessionRunner:
                         item = await self.outgoing.get()
                     except (trio.EndOfChannel, trio.ClosedResourceError, GeminiWSError):
                         return
+                    while self._inline is not None:  # a caller is writing: after it
+                        await self.changed.park()
                     if generation != session.generation or session.phase not in WRITABLE:
                         self.outgoing.push_front(item, item.size)
                         return
-                    self.apply(session.write_started(item, generation))
-                    if self._turn_started_at is None and _starts_turn_timer(item.message):
-                        # stamped before the write: the reply may arrive before send() returns
-                        self._turn_started_at = trio.current_time()
-                    try:
-                        await conn.send(item.text)
-                    except BaseException as exc:
-                        self._write_failed(item, generation)
-                        if isinstance(exc, GeminiWSError):
-                            # the receiver may be blocked delivering (the app is slow) and
-                            # not see the end for a while: the sender reports it too
-                            if conn not in self._retiring and not isinstance(
-                                exc, StreamClosedError
-                            ):
-                                self.apply(
-                                    session.connection_lost(
-                                        exc, generation, trio.current_time()
-                                    )
-                                )
-                            return
-                        raise
-                    self.sent += 1
-                    self.sent_bytes += item.size
-                    self._unsure.discard(id(item))  # (a replayed message went out this time)
-                    self.apply(session.write_done(item, generation))
-                    conn.resume_handle = session.handle
+                    if not await self._write(conn, generation, item):
+                        return
             finally:
                 self._sender_scopes.pop(generation, None)
                 self._note_change()
+
+    # --- writing from the caller's task ----------------------------------------------------
+    async def submit(self, item: Outgoing) -> None:
+        """Send *item*: written at once from the calling task when nothing is queued or being
+        written (no task switch to the sender), else queued for the sender, in order.
+
+        A cancel of the caller before any byte of *item* was written withdraws it, exactly as a
+        cancelled ``put`` would; one that came while part of it was on the wire aborts the
+        connection, and *item* is then replayed after the resume (``reconnect`` on) or reported
+        unsent, as a torn write of the sender's is."""
+        session = self.session
+        conn = self.conn
+        generation = session.generation
+        if (
+            self._inline is not None
+            or len(self.outgoing)
+            or self.outgoing.paused
+            or self.outgoing.closed
+            or session.phase not in WRITABLE
+            or session.in_flight is not None
+            or conn is None
+            or generation not in self._sender_scopes
+        ):
+            await self.outgoing.put(item, item.size)
+            return
+        with trio.CancelScope() as scope:
+            self._inline = (generation, scope)
+            try:
+                await self._write(conn, generation, item, stopping=scope)
+            finally:
+                self._inline = None
+                self._note_change()
+        if scope.cancelled_caught:
+            # the connection is being stopped (a handover): the item was kept for replay
+            return
+
+    async def _write(
+        self,
+        conn: LiveConnection,
+        generation: int,
+        item: Outgoing,
+        *,
+        stopping: trio.CancelScope | None = None,
+    ) -> bool:
+        """Write *item* on *conn*, telling the session; False once the connection is over.
+        *stopping* is the scope of a write from the caller's task (see :meth:`submit`)."""
+        session = self.session
+        self.apply(session.write_started(item, generation))
+        if self._turn_started_at is None and _starts_turn_timer(item.message):
+            # stamped before the write: the reply may arrive before send() returns
+            self._turn_started_at = trio.current_time()
+        try:
+            await conn.send(item.text)
+        except BaseException as exc:
+            if (
+                stopping is not None
+                and isinstance(exc, trio.Cancelled)
+                and not stopping.cancel_called
+                and conn.state == "open"
+            ):
+                # the caller was cancelled before any byte went out: never sent
+                self.apply(session.write_withdrawn(item, generation))
+                raise
+            self._write_failed(item, generation)
+            if isinstance(exc, GeminiWSError):
+                # the receiver may be blocked delivering (the app is slow) and not see the
+                # end for a while: the writer reports it too
+                if conn not in self._retiring and not isinstance(exc, StreamClosedError):
+                    self.apply(session.connection_lost(exc, generation, trio.current_time()))
+                return False
+            raise
+        self.sent += 1
+        self.sent_bytes += item.size
+        self._unsure.discard(id(item))  # (a replayed message went out this time)
+        self.apply(session.write_done(item, generation))
+        conn.resume_handle = session.handle
+        return True
 
     def _write_failed(self, item: Outgoing, generation: int) -> None:
         self.apply(self.session.write_failed(item, generation))

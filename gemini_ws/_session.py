@@ -457,6 +457,19 @@ class Session:
             self._keep(item)
         return self._progress()
 
+    def write_withdrawn(self, item: Outgoing, generation: int) -> list[Action]:
+        """The write of *item* was cancelled by its caller before any byte of it was written:
+        as if it had never been sent (nothing is kept for replay)."""
+        if generation != self._link.generation:
+            return []
+        link = self._link
+        if link.in_flight is item:
+            link.in_flight = None
+            link.index -= 1  # the server never saw it: the next message takes its index
+        if item in link.pending:
+            link.pending.remove(item)
+        return self._progress()
+
     def write_failed(self, item: Outgoing, generation: int) -> list[Action]:
         """The write of *item* did not complete (the connection broke or was stopped). It is
         not known to have arrived: it is kept for replay (or reported unsent without

@@ -306,7 +306,7 @@ class LiveStream:
         self._run.check_usable()
         text = encode(message)
         try:
-            await self._run.outgoing.put(Outgoing(message, text), len(text))
+            await self._run.submit(Outgoing(message, text))
         except trio.ClosedResourceError:
             raise self._run.closed_error() from None
         except GeminiWSError:

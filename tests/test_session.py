@@ -379,6 +379,17 @@ class SessionMachine(RuleBasedStateMachine):
         if s.in_flight is item:
             self.apply(s.write_done(item, s.generation))
 
+    @precondition(lambda self: self.queue and self.session.phase in WRITABLE
+                  and not self.gate_closed and self.session.in_flight is None)
+    @rule()
+    def caller_write_withdrawn(self) -> None:
+        """A write from the caller's task, cancelled before its first byte: never sent."""
+        s = self.session
+        item = self.queue.pop(0)
+        self.apply(s.write_started(item, s.generation))
+        self.apply(s.write_withdrawn(item, s.generation))
+        self.all_items.remove(item)  # as if the app had never sent it
+
     def _requests(self) -> list[Outgoing]:
         return [i for i in self.all_items if isinstance(i.message, ClientContent)]
 
@@ -409,12 +420,16 @@ class SessionMachine(RuleBasedStateMachine):
         self.now += 1.0
         self.apply(self.session.deadline(self.now))
 
-    @rule()
-    def drop(self) -> None:
+    @rule(late_write=st.booleans())
+    def drop(self, late_write: bool) -> None:
         s = self.session
-        if s.in_flight is not None and s.phase in WRITABLE:
-            self.apply(s.write_failed(s.in_flight, s.generation))
-        self.apply(s.connection_lost(ConnectionLostError("drop"), s.generation, self.now))
+        in_flight, generation = s.in_flight, s.generation
+        if in_flight is not None and s.phase in WRITABLE and not late_write:
+            self.apply(s.write_failed(in_flight, generation))
+        self.apply(s.connection_lost(ConnectionLostError("drop"), generation, self.now))
+        if in_flight is not None and late_write:
+            # the write returns after the end was reported (its bytes reached the kernel)
+            self.apply(s.write_done(in_flight, generation))
 
     @invariant()
     def gate_closed_exactly_when_holding(self) -> None:

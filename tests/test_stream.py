@@ -710,3 +710,38 @@ async def test_send_content_takes_a_google_genai_style_dict(
                 await s.send_content({"role": "user", "prts": [{"text": "typo"}]})
     sent = fake_server.connections[0].received[1]["clientContent"]["turns"]
     assert sent == [{"role": "user", "parts": [{"text": "dict turn"}]}]
+
+
+async def test_a_send_cancelled_before_it_went_out_is_withdrawn(
+    client: Client, fake_server: Any
+) -> None:
+    """A send is written from the caller's task when nothing is queued; cancelled before its
+    first byte, it is as if never called: the server never gets it, it is not reported unsent
+    or replayed after a handover, and the stream goes on."""
+    from .test_fault_matrix import texts_of
+
+    config = LiveConfig(response_modalities=["TEXT"], session_resumption={})
+    with trio.fail_after(10):
+        async with client.stream(MODEL, config=config, reconnect=True) as s:
+            with trio.CancelScope() as scope:
+                scope.cancel()
+                await s.send_text("withdrawn")
+            await s.send_text("second")
+            assert "second" in await reply_text(s)
+            while s.resume_handle is None:
+                await s.receive()
+            fake_server.connections[-1].go_away(0.5)
+            while not s.handovers:
+                await s.receive()
+            await s.send_text("third")
+            assert "third" in await reply_text(s)
+            assert s.unsent == ()
+        async with client.stream(MODEL, config=TEXT) as s:  # no resumption: nothing hides it
+            with trio.CancelScope() as scope:
+                scope.cancel()
+                await s.send_text("withdrawn too")
+            await s.send_text("fourth")
+            assert "fourth" in await reply_text(s)
+            assert s.unsent == ()
+    received = [t for conn in fake_server.connections for t in texts_of(conn.received)]
+    assert received == ["second", "third", "fourth"]

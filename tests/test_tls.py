@@ -44,7 +44,8 @@ async def tls_server(certs, handler: Handler) -> AsyncIterator[int]:  # type: ig
             await trio.aclose_forcefully(tls)
 
     async with trio.open_nursery() as nursery:
-        listeners = await nursery.start(functools.partial(trio.serve_tcp, serve, 0, host="127.0.0.1"))
+        serve_tls = functools.partial(trio.serve_tcp, serve, 0, host="127.0.0.1")
+        listeners = await nursery.start(serve_tls)
         yield listeners[0].socket.getsockname()[1]
         nursery.cancel_scope.cancel()
 
@@ -139,7 +140,8 @@ async def test_the_server_vanishing_during_the_handshake_is_broken_not_a_hang(ce
         await tcp.aclose()
 
     async with trio.open_nursery() as nursery:
-        listeners = await nursery.start(functools.partial(trio.serve_tcp, vanish, 0, host="127.0.0.1"))
+        serve_raw = functools.partial(trio.serve_tcp, vanish, 0, host="127.0.0.1")
+        listeners = await nursery.start(serve_raw)
         port = listeners[0].socket.getsockname()[1]
         tcp = await trio.open_tcp_stream("127.0.0.1", port)
         tls = TLSStream(tcp, certs.client_context(), server_hostname="127.0.0.1")
