@@ -20,6 +20,7 @@ One task reads and one task writes at a time (the WebSocket above serialises its
 from __future__ import annotations
 
 import contextlib
+import socket
 import ssl
 
 import trio
@@ -32,12 +33,19 @@ _MAX_CHUNK = 1024 * 1024
 
 
 class TLSStream(trio.abc.Stream):
-    """A client TLS stream over *transport* (see the module docstring)."""
+    """A client TLS stream over the socket of *transport* (see the module docstring).
+
+    The socket is taken over (detached from *transport*, which must not be used again) and
+    driven directly: a non-blocking ``recv``/``send`` first, and trio's ``wait_readable`` /
+    ``wait_writable`` only when the socket is not ready. That skips the two scheduler trips
+    trio's socket layer makes around every call; callers still yield once per receive, and
+    writers once per message (the WebSocket's send lock)."""
 
     def __init__(
         self, transport: trio.SocketStream, context: ssl.SSLContext, server_hostname: str
     ) -> None:
-        self.transport_stream = transport
+        self._sock = socket.socket(fileno=transport.socket.detach())
+        self._sock.setblocking(False)
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
         self._tls = context.wrap_bio(
@@ -49,10 +57,9 @@ class TLSStream(trio.abc.Stream):
         self._written = trio.Event()
         self._closed = False
 
-    @property
-    def socket(self) -> trio.socket.SocketType:
-        """The socket under the stream."""
-        return self.transport_stream.socket
+    def fileno(self) -> int:
+        """The socket's file descriptor (-1 once closed)."""
+        return self._sock.fileno()
 
     # --- handshake -------------------------------------------------------------------------
     async def do_handshake(self) -> None:
@@ -63,7 +70,8 @@ class TLSStream(trio.abc.Stream):
                 self._tls.do_handshake()
             except ssl.SSLWantReadError:
                 await self._flush()
-                if not await self._fill():
+                filled, _ = await self._fill()
+                if not filled:
                     raise trio.BrokenResourceError(
                         "the server closed the connection during the TLS handshake"
                     ) from None
@@ -87,11 +95,12 @@ class TLSStream(trio.abc.Stream):
                 if not waited:
                     await trio.lowlevel.checkpoint()
                 return data
-            if not await self._fill():
+            filled, blocked = await self._fill()
+            waited = waited or blocked
+            if not filled:
                 self._incoming.write_eof()
             elif self._outgoing.pending and not self._writing:
                 await self._flush()  # a key update's answer, with no writer to carry it
-            waited = True
 
     def _decrypt(self, limit: int) -> bytes | None:
         """Decrypt what the TLS object can; None when it needs more bytes."""
@@ -117,16 +126,23 @@ class TLSStream(trio.abc.Stream):
             return b"".join(chunks)
         return None
 
-    async def _fill(self) -> bool:
-        """Read from the socket into the TLS object; False at EOF."""
-        try:
-            data = await self.transport_stream.receive_some(_READ)
-        except (trio.BrokenResourceError, OSError):
-            data = b""
+    async def _fill(self) -> tuple[bool, bool]:
+        """Read from the socket into the TLS object: (False at EOF, whether it waited)."""
+        waited = False
+        while True:
+            try:
+                data = self._sock.recv(_READ)
+            except BlockingIOError:
+                await trio.lowlevel.wait_readable(self._sock)  # ClosedResourceError if closed
+                waited = True
+                continue
+            except OSError:
+                data = b""
+            break
         if not data:
-            return False
+            return False, waited
         self._incoming.write(data)
-        return True
+        return True, waited
 
     # --- sending ---------------------------------------------------------------------------
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
@@ -146,15 +162,24 @@ class TLSStream(trio.abc.Stream):
         self._writing = True
         try:
             while self._outgoing.pending:
-                await self.transport_stream.send_all(self._outgoing.read())
+                view = memoryview(self._outgoing.read())
+                while view:
+                    try:
+                        sent = self._sock.send(view)
+                    except BlockingIOError:
+                        await trio.lowlevel.wait_writable(self._sock)
+                        continue
+                    except OSError as exc:
+                        raise trio.BrokenResourceError(f"socket error: {exc}") from exc
+                    view = view[sent:]
         finally:
             self._writing = False
             self._written.set()
             self._written = trio.Event()
 
     async def wait_send_all_might_not_block(self) -> None:
-        """As the socket's."""
-        await self.transport_stream.wait_send_all_might_not_block()
+        """Until the socket takes more bytes."""
+        await trio.lowlevel.wait_writable(self._sock)
 
     # --- closing ---------------------------------------------------------------------------
     async def aclose(self) -> None:
@@ -171,9 +196,10 @@ class TLSStream(trio.abc.Stream):
                     self._tls.unwrap()
                 data = self._outgoing.read()
                 if data:
-                    with trio.move_on_after(1):
-                        await self.transport_stream.send_all(data)
-        except (trio.BrokenResourceError, trio.BusyResourceError, OSError):
+                    self._sock.send(data)  # best effort, never waiting
+        except OSError:
             pass
         finally:
-            await self.transport_stream.aclose()
+            trio.lowlevel.notify_closing(self._sock)  # wakes a task waiting on it
+            self._sock.close()
+            await trio.lowlevel.checkpoint()

@@ -165,12 +165,12 @@ async def open_byte_stream(endpoint: Endpoint, ssl_context: ssl.SSLContext | Non
     if not endpoint.secure:
         return tcp
     ctx = ssl_context if ssl_context is not None else default_ssl_context()
-    tls = TLSStream(tcp, ctx, server_hostname=endpoint.host)
+    tls = TLSStream(tcp, ctx, server_hostname=endpoint.host)  # (it takes tcp's socket over)
     try:
         await tls.do_handshake()
     except BaseException as exc:
         with trio.CancelScope(shield=True):
-            await trio.aclose_forcefully(tcp)
+            await trio.aclose_forcefully(tls)
         if isinstance(exc, trio.BrokenResourceError | ssl.SSLError):
             cause = (exc.__cause__ or exc) if isinstance(exc, trio.BrokenResourceError) else exc
             raise TLSError(

@@ -246,9 +246,9 @@ class WebSocket:
         if self._closed is not None or self._broken:
             return True
         stream = self._stream
-        sock_stream = stream.transport_stream if isinstance(stream, TLSStream) else stream
+        fd = stream.fileno() if isinstance(stream, TLSStream) else stream.socket.fileno()
         try:
-            readable, _, _ = select.select([sock_stream.socket.fileno()], [], [], 0)
+            readable, _, _ = select.select([fd], [], [], 0)
         except (OSError, ValueError):
             return True
         return bool(readable)
