@@ -37,7 +37,7 @@ from typing import Any, NoReturn, TextIO
 import trio
 
 from ._client import Client
-from ._errors import GeminiWSError, SetupRejectedError
+from ._errors import GeminiWSError, SetupRejectedError, leaves
 from ._stream import LiveStream, SessionResumed, StreamStatistics
 from ._types import FunctionCall, GoAway, LiveConfig, ServerContent, ServerMessage, ToolCall
 
@@ -932,12 +932,6 @@ def _os_reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _leaves(exc: BaseException) -> list[BaseException]:
-    if isinstance(exc, BaseExceptionGroup):
-        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
-    return [exc]
-
-
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
@@ -984,10 +978,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_RUNTIME
     except BaseException as exc:
         ui.finish()
-        leaves = [e for e in _leaves(exc) if not isinstance(e, trio.Cancelled)]
-        if leaves and all(isinstance(e, KeyboardInterrupt) for e in leaves):
+        real = [e for e in leaves(exc) if not isinstance(e, trio.Cancelled)]
+        if real and all(isinstance(e, KeyboardInterrupt) for e in real):
             return EXIT_INTERRUPTED
-        messages = [_describe(e) for e in leaves]
+        messages = [_describe(e) for e in real]
         if not messages or any(m is None for m in messages):
             raise
         text = messages[0] or ""

@@ -26,6 +26,7 @@ from ._errors import (
     ConfigurationError,
     MultipleErrorsError,
     StreamClosedError,
+    leaves,
     register_secret,
 )
 from ._pool import ConnectionPool, check_pool_options
@@ -267,13 +268,13 @@ class Client:
             return await stack.__aexit__(exc_type, exc, tb)
         except BaseExceptionGroup as group:
             cancelled, rest = group.split(trio.Cancelled)
-            real = _leaves(rest) if rest is not None else []
+            real = leaves(rest) if rest is not None else []
             if exc is not None and real == [exc]:
                 return False  # the body's own exception, exactly as it was raised
             if not real:
                 # only cancellation (an outer scope): one Cancelled, as trio code expects
                 assert cancelled is not None
-                raise _leaves(cancelled)[0] from None
+                raise leaves(cancelled)[0] from None
             # Our tasks never raise; anything else is a bug or a KeyboardInterrupt.
             for leaf in real:
                 if isinstance(leaf, KeyboardInterrupt):
@@ -400,16 +401,16 @@ class Client:
                     raise
                 await stream._close(flush=True)
         except BaseExceptionGroup as group:
-            leaves = _leaves(group)
+            members = leaves(group)
             if body_error is not None and all(
-                leaf is body_error or isinstance(leaf, trio.Cancelled) for leaf in leaves
+                leaf is body_error or isinstance(leaf, trio.Cancelled) for leaf in members
             ):
                 raise body_error from None
-            real = [leaf for leaf in leaves if not isinstance(leaf, trio.Cancelled)]
+            real = [leaf for leaf in members if not isinstance(leaf, trio.Cancelled)]
             if len(real) == 1:
                 raise real[0] from None
             if not real:
-                raise leaves[0] from None
+                raise members[0] from None
             raise MultipleErrorsError(group) from None
         finally:
             self._streams.discard(stream)
@@ -424,17 +425,6 @@ class Client:
         unseen = stream._unseen_error()
         if unseen is not None:
             raise unseen
-
-
-def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
-    """The exceptions in *group*, nested groups flattened."""
-    out: list[BaseException] = []
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            out.extend(_leaves(exc))
-        else:
-            out.append(exc)
-    return out
 
 
 class Models:

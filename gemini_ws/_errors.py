@@ -301,3 +301,11 @@ class MultipleErrorsError(GeminiWSError):
         kinds = ", ".join(f"{type(e).__name__}: {e}" for e in self.exceptions)
         super().__init__(f"{len(self.exceptions)} errors happened at once: {kinds}")
         self.__cause__ = group
+
+
+def leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions in *exc*: itself, or for an exception group its members, nested groups
+    flattened (internal)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in leaves(inner)]
+    return [exc]

@@ -554,6 +554,8 @@ class SessionRunner:
         ):
             await self.outgoing.put(item, item.size)
             return
+        # (a cancel of this scope means the connection is being stopped, for a handover: the
+        # item was kept for replay, and the send returns normally)
         with trio.CancelScope() as scope:
             self._inline = (generation, scope)
             try:
@@ -561,9 +563,6 @@ class SessionRunner:
             finally:
                 self._inline = None
                 self._note_change()
-        if scope.cancelled_caught:
-            # the connection is being stopped (a handover): the item was kept for replay
-            return
 
     async def _write(
         self,

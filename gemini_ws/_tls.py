@@ -54,7 +54,8 @@ class TLSStream(trio.abc.Stream):
         self._eof = False
         #: a task is writing to the socket (the writer, or the reader flushing a TLS reply)
         self._writing = False
-        self._written = trio.Event()
+        #: woken when a write to the socket ends (nobody waits, but on a rare reader flush)
+        self._written = trio.lowlevel.ParkingLot()
         self._closed = False
 
     def fileno(self) -> int:
@@ -154,7 +155,7 @@ class TLSStream(trio.abc.Stream):
         except ssl.SSLError as exc:
             raise trio.BrokenResourceError(f"TLS error: {exc}") from exc
         while self._writing:  # the reader is flushing (rare): it writes our records too
-            await self._written.wait()
+            await self._written.park()
         await self._flush()
 
     async def _flush(self) -> None:
@@ -174,8 +175,8 @@ class TLSStream(trio.abc.Stream):
                     view = view[sent:]
         finally:
             self._writing = False
-            self._written.set()
-            self._written = trio.Event()
+            if self._written:
+                self._written.unpark_all()
 
     async def wait_send_all_might_not_block(self) -> None:
         """Until the socket takes more bytes."""

@@ -38,7 +38,13 @@ from collections.abc import Iterable
 import trio
 import trio_websocket
 
-from ._errors import ConnectError, ConnectionLostError, GeminiWSError, HandshakeRejectedError
+from ._errors import (
+    ConnectError,
+    ConnectionLostError,
+    GeminiWSError,
+    HandshakeRejectedError,
+    leaves,
+)
 from ._transport import ByteStream, Endpoint, open_byte_stream
 from ._websocket import CloseInfo, WebSocketClosed
 
@@ -329,26 +335,15 @@ class TrioWebSocket:
 
 
 def _only_cancelled(exc: BaseException) -> bool:
-    if isinstance(exc, BaseExceptionGroup):
-        return exc.split(trio.Cancelled)[1] is None
-    return isinstance(exc, trio.Cancelled)
+    return all(isinstance(e, trio.Cancelled) for e in leaves(exc))
 
 
 def _handshake_error(exc: BaseException, endpoint: Endpoint) -> BaseException:
     """The error for a failed upgrade (*exc* may be an exception group from the reader)."""
-    leaves: list[BaseException] = []
-
-    def walk(e: BaseException) -> None:
-        if isinstance(e, BaseExceptionGroup):
-            for inner in e.exceptions:
-                walk(inner)
-        else:
-            leaves.append(e)
-
-    walk(exc)
-    real = [e for e in leaves if not isinstance(e, trio.Cancelled)]
+    members = leaves(exc)
+    real = [e for e in members if not isinstance(e, trio.Cancelled)]
     if not real:
-        return leaves[0] if leaves else exc
+        return members[0]
     first = real[0]
     if isinstance(first, trio_websocket.ConnectionRejected):
         body = (first.body or b"").decode("utf-8", "replace")
