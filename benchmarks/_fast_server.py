@@ -19,9 +19,10 @@ reads user text from ``clientContent``/``client_content`` turns or ``realtimeInp
   turnComplete. Each chunk's text starts with the server's ``time.monotonic_ns()`` taken just
   before the frame is handed to the transport (CLOCK_MONOTONIC is shared on one machine).
 - ``paced N US``: the same, one chunk every US microseconds (unloaded delivery latency).
-- ``audio SECONDS``: 24 kHz 16-bit PCM in 40 ms chunks (1920 bytes) at real-time pace (deadlines
-  on the clock, no drift), for SECONDS, then turnComplete. The first 8 bytes of each chunk's PCM
-  are the send stamp (little-endian u64), so base64 chars 0-11 carry it.
+- ``audio SECONDS [MS]``: 24 kHz 16-bit PCM in MS ms chunks (default 40 ms: 1920 bytes) at
+  real-time pace (deadlines on the clock, no drift), for SECONDS, then turnComplete. The first
+  8 bytes of each chunk's PCM are the send stamp (little-endian u64), so base64 chars 0-11
+  carry it.
 - ``bulk BYTES``: BYTES of such audio chunks as fast as the socket takes them, then turnComplete.
 - anything else: one text chunk ``ok`` and turnComplete.
 
@@ -77,17 +78,23 @@ _TEXT_PRE, _TEXT_POST = _pretty(
 _TEXT_LEN = len(_TEXT_PRE) + 19 + 8 + len(_TEXT_POST)
 _TEXT_HEAD = _header(_TEXT_LEN)
 
-_tone = b"".join(
-    struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / 24000)))
-    for i in range(AUDIO_CHUNK // 2)
-)
-_AUDIO_TAIL_B64 = base64.b64encode(_tone[9:]).decode()  # 1911 bytes: a multiple of 3
-_AUDIO_PRE, _AUDIO_POST = _pretty(
-    {"serverContent": {"modelTurn": {"parts": [{"inlineData": {
-        "mimeType": "audio/pcm;rate=24000", "data": "@@@" + _AUDIO_TAIL_B64}}]}}}
-).split(b"@@@")
-_AUDIO_LEN = len(_AUDIO_PRE) + 12 + len(_AUDIO_POST)
-_AUDIO_HEAD = _header(_AUDIO_LEN)
+
+def _audio_template(size: int) -> tuple[bytes, bytes, bytes]:
+    """Header, JSON before the stamp, JSON after it, for audio chunks of *size* PCM bytes."""
+    tone = b"".join(
+        struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / 24000)))
+        for i in range(size // 2)
+    )
+    tail = base64.b64encode(tone[9:]).decode()  # size - 9 bytes: a multiple of 3
+    pre, post = _pretty(
+        {"serverContent": {"modelTurn": {"parts": [{"inlineData": {
+            "mimeType": "audio/pcm;rate=24000", "data": "@@@" + tail}}]}}}
+    ).split(b"@@@")
+    return _header(len(pre) + 12 + len(post)), pre, post
+
+
+_AUDIO_TEMPLATES: dict[int, tuple[bytes, bytes, bytes]] = {}
+
 
 _END = frame(_pretty({"serverContent": {"generationComplete": True}})) + frame(
     _pretty({"serverContent": {"turnComplete": True}, "usageMetadata": {
@@ -101,9 +108,13 @@ def text_frame(i: int) -> bytes:
     return b"%s%s%019d %06d %s" % (_TEXT_HEAD, _TEXT_PRE, time.monotonic_ns(), i, _TEXT_POST)
 
 
-def audio_frame() -> bytes:
+def audio_frame(size: int = AUDIO_CHUNK) -> bytes:
+    template = _AUDIO_TEMPLATES.get(size)
+    if template is None:
+        template = _AUDIO_TEMPLATES[size] = _audio_template(size)
+    head, pre, post = template
     stamp = base64.b64encode(struct.pack("<Q", time.monotonic_ns()) + b"\0")
-    return b"".join((_AUDIO_HEAD, _AUDIO_PRE, stamp, _AUDIO_POST))
+    return b"".join((head, pre, stamp, post))
 
 
 def user_text(message: dict) -> str | None:
@@ -233,13 +244,15 @@ class Conn:
                 write(text_frame(i))
                 await self.drain()
         elif command == "audio":
-            count = round(float(words[1]) / AUDIO_PERIOD)
+            period = float(words[2]) / 1000 if len(words) > 2 else AUDIO_PERIOD
+            size = round(period * 24000) * 2 // 6 * 6  # a multiple of 3 after the stamp
+            count = round(float(words[1]) / period)
             start = time.monotonic()
             for i in range(count):
-                wait = start + i * AUDIO_PERIOD - time.monotonic()
+                wait = start + i * period - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
-                write(audio_frame())
+                write(audio_frame(size))
                 await self.drain()
         elif command == "bulk":
             for _ in range(int(words[1]) // AUDIO_CHUNK):

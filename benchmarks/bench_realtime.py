@@ -28,14 +28,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import subprocess
 import sys
 import time
 from typing import Any
 
+import orjson
+import pybase64
 from _common import (
     MODEL,
+    PATH,
     FastServer,
     genai_client,
     markdown,
@@ -46,15 +50,26 @@ from _common import (
     write_results,
 )
 
-PERIOD = 0.040
-UPLOAD = bytes(1280)  # 40 ms of 16 kHz 16-bit mono silence
+PERIOD = 0.020  # --period-ms
+UPLOAD = bytes(640)  # PERIOD of 16 kHz 16-bit mono silence
+
+
+def set_period(ms: float) -> None:
+    global PERIOD, UPLOAD
+    PERIOD = ms / 1000
+    UPLOAD = bytes(round(ms * 32))
+
+
+def audio_request(seconds: float) -> str:
+    return f"audio {seconds:g} {PERIOD * 1000:g}"
 LIMIT_MS = 50.0
 
 
 # -- workers (one process per run) ----------------------------------------------------------------
 
 
-async def worker_gemini_ws(server: FastServer, n: int, seconds: float) -> dict[str, Any]:
+async def worker_gemini_ws(server: FastServer, n: int, seconds: float,
+                           transport: str | None = None) -> dict[str, Any]:
     import trio
 
     from gemini_ws import Client, LiveConfig, ServerContent
@@ -71,7 +86,7 @@ async def worker_gemini_ws(server: FastServer, n: int, seconds: float) -> dict[s
                 ready.set()
             await ready.wait()
             await trio.sleep(i * PERIOD / n)
-            await s.send_text(f"audio {seconds}")
+            await s.send_text(audio_request(seconds))
 
             async def upload() -> None:
                 start = trio.current_time()
@@ -88,7 +103,7 @@ async def worker_gemini_ws(server: FastServer, n: int, seconds: float) -> dict[s
                             lats.append((time.monotonic_ns() - pcm_stamp(pcm)) / 1e6)
 
     async with Client(api_key=server.key, base_url=server.url,
-                      ssl_context=server.ssl_context()) as client:
+                      ssl_context=server.ssl_context(), transport=transport) as client:
         async with trio.open_nursery() as nursery:
             for i in range(n):
                 nursery.start_soon(session, client, i)
@@ -118,7 +133,7 @@ async def worker_genai(server: FastServer, n: int, seconds: float) -> dict[str, 
             await ready.wait()
             await asyncio.sleep(i * PERIOD / n)
             await s.send_client_content(
-                turns=types.Content(role="user", parts=[types.Part(text=f"audio {seconds}")]),
+                turns=types.Content(role="user", parts=[types.Part(text=audio_request(seconds))]),
                 turn_complete=True,
             )
 
@@ -147,6 +162,169 @@ async def worker_genai(server: FastServer, n: int, seconds: float) -> dict[str, 
     return {"lats": lats, "cpu": (self_cpu() - c0) / wall, "wall": wall}
 
 
+async def _trio_sessions(n: int, seconds: float, session: Any) -> dict[str, Any]:
+    """Run *session(i, lats, ready)* n times at once; CPU from all set up to the end."""
+    import trio
+
+    lats: list[float] = []
+    counter = [0]
+    ready = trio.Event()
+
+    def arrived() -> None:
+        counter[0] += 1
+        if counter[0] == n:
+            ready.set()
+
+    async with trio.open_nursery() as nursery:
+        for i in range(n):
+            nursery.start_soon(session, i, lats, arrived, ready)
+        await ready.wait()
+        c0, t0 = self_cpu(), time.perf_counter()
+    wall = time.perf_counter() - t0
+    return {"lats": lats, "cpu": (self_cpu() - c0) / wall, "wall": wall}
+
+
+def _audio_stamp(payload: bytes) -> int | None:
+    """The send stamp of an audio chunk message (None for other messages)."""
+    message = orjson.loads(payload)
+    content = message.get("serverContent")
+    if content is None:
+        return None
+    turn = content.get("modelTurn")
+    if turn is None:
+        return -1 if content.get("turnComplete") else None
+    for part in turn.get("parts", ()):
+        data = part.get("inlineData", {}).get("data")
+        if data:
+            return pcm_stamp(pybase64.b64decode(data))
+    return None
+
+
+async def worker_bare_trio(server: FastServer, n: int, seconds: float) -> dict[str, Any]:
+    import trio
+    from _floors import SETUP_AUDIO, BareTrio, audio_message, user_turn
+
+    async def session(i: int, lats: list[float], arrived: Any, ready: Any) -> None:
+        ws = await BareTrio.connect(server, SETUP_AUDIO)
+        arrived()
+        await ready.wait()
+        await trio.sleep(i * PERIOD / n)
+        await ws.send(user_turn(audio_request(seconds)))
+
+        async def upload() -> None:
+            start = trio.current_time()
+            for k in range(int(seconds / PERIOD)):
+                await trio.sleep_until(start + k * PERIOD)
+                await ws.send(audio_message(UPLOAD))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(upload)
+            while True:
+                stamp = _audio_stamp(await ws.receive())
+                if stamp == -1:
+                    break
+                if stamp is not None:
+                    lats.append((time.monotonic_ns() - stamp) / 1e6)
+        await ws.aclose()
+
+    return await _trio_sessions(n, seconds, session)
+
+
+async def worker_raw_trio_websocket(server: FastServer, n: int,
+                                    seconds: float) -> dict[str, Any]:
+    import trio
+    import trio_websocket
+    from _floors import SETUP_AUDIO, audio_message, user_turn
+
+    async def session(i: int, lats: list[float], arrived: Any, ready: Any) -> None:
+        async with trio_websocket.open_websocket_url(
+            server.url + PATH, ssl_context=server.ssl_context(),
+            extra_headers=[(b"x-goog-api-key", server.key.encode())],
+            max_message_size=64 * 1024 * 1024,
+        ) as ws:
+            await ws.send_message(SETUP_AUDIO.decode())
+            assert "setupComplete" in str(await ws.get_message())
+            arrived()
+            await ready.wait()
+            await trio.sleep(i * PERIOD / n)
+            await ws.send_message(user_turn(audio_request(seconds)).decode())
+
+            async def upload() -> None:
+                start = trio.current_time()
+                for k in range(int(seconds / PERIOD)):
+                    await trio.sleep_until(start + k * PERIOD)
+                    await ws.send_message(audio_message(UPLOAD).decode())
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(upload)
+                while True:
+                    message = await ws.get_message()
+                    stamp = _audio_stamp(message.encode() if isinstance(message, str)
+                                         else message)
+                    if stamp == -1:
+                        break
+                    if stamp is not None:
+                        lats.append((time.monotonic_ns() - stamp) / 1e6)
+
+    return await _trio_sessions(n, seconds, session)
+
+
+async def worker_websockets_asyncio(server: FastServer, n: int,
+                                    seconds: float) -> dict[str, Any]:
+    from _floors import SETUP_AUDIO, audio_message, user_turn, websockets_asyncio
+
+    lats: list[float] = []
+    ready = asyncio.Event()
+    counter = [0]
+
+    async def session(i: int) -> None:
+        ws = await websockets_asyncio(server, SETUP_AUDIO)
+        counter[0] += 1
+        if counter[0] == n:
+            ready.set()
+        await ready.wait()
+        await asyncio.sleep(i * PERIOD / n)
+        await ws.send(user_turn(audio_request(seconds)).decode())
+
+        async def upload() -> None:
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            for k in range(int(seconds / PERIOD)):
+                await asyncio.sleep(max(0.0, start + k * PERIOD - loop.time()))
+                await ws.send(audio_message(UPLOAD).decode())
+
+        up = asyncio.ensure_future(upload())
+        async for message in ws:
+            stamp = _audio_stamp(message if isinstance(message, bytes) else message.encode())
+            if stamp == -1:
+                break
+            if stamp is not None:
+                lats.append((time.monotonic_ns() - stamp) / 1e6)
+        await up
+        await ws.close()
+
+    tasks = [asyncio.ensure_future(session(i)) for i in range(n)]
+    await ready.wait()
+    c0, t0 = self_cpu(), time.perf_counter()
+    await asyncio.gather(*tasks)
+    wall = time.perf_counter() - t0
+    return {"lats": lats, "cpu": (self_cpu() - c0) / wall, "wall": wall}
+
+
+TRIO_WORKERS: dict[str, Any] = {
+    "gemini_ws": worker_gemini_ws,
+    "gemini_ws (trio-websocket)": functools.partial(worker_gemini_ws,
+                                                    transport="trio-websocket"),
+    "raw trio-websocket": worker_raw_trio_websocket,
+    "bare trio (floor)": worker_bare_trio,
+}
+ASYNCIO_WORKERS: dict[str, Any] = {
+    "google-genai": worker_genai,
+    "bare websockets-asyncio (floor)": worker_websockets_asyncio,
+}
+NAMES = list(TRIO_WORKERS) + list(ASYNCIO_WORKERS)
+
+
 class _Endpoint(FastServer):
     def __init__(self, port: int, key: str, ca: str) -> None:  # no process of our own
         self.port, self.key, self.ca, self.tls, self.pids = port, key, ca, True, []
@@ -155,12 +333,13 @@ class _Endpoint(FastServer):
 
 def worker_main(args: argparse.Namespace) -> None:
     server = _Endpoint(args.port, args.key, args.ca)
-    if args.worker == "gemini_ws":
+    set_period(args.period_ms)
+    if args.worker in TRIO_WORKERS:
         import trio
 
-        out = trio.run(worker_gemini_ws, server, args.n, args.seconds)
+        out = trio.run(TRIO_WORKERS[args.worker], server, args.n, args.seconds)
     else:
-        out = asyncio.run(worker_genai(server, args.n, args.seconds))
+        out = asyncio.run(ASYNCIO_WORKERS[args.worker](server, args.n, args.seconds))
     lats = out.pop("lats")
     expected = args.n * round(args.seconds / PERIOD)
     out.update(received=len(lats), expected=expected, p50=pct(lats, 0.5), p99=pct(lats, 0.99),
@@ -171,12 +350,14 @@ def worker_main(args: argparse.Namespace) -> None:
 # -- driver ---------------------------------------------------------------------------------------
 
 
-def run(server: FastServer, name: str, n: int, seconds: float) -> dict[str, Any]:
+def run(server: FastServer, name: str, n: int, seconds: float,
+        quiet: bool = False) -> dict[str, Any]:
     s0 = server.cpu_seconds()
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, __file__, "--worker", name, "--n", str(n), "--seconds", str(seconds),
-         "--port", str(server.port), "--key", server.key, "--ca", str(server.ca)],
+         "--port", str(server.port), "--key", server.key, "--ca", str(server.ca),
+         "--period-ms", f"{PERIOD * 1000:g}"],
         capture_output=True, text=True, timeout=300,
     )
     if proc.returncode != 0:
@@ -187,7 +368,9 @@ def run(server: FastServer, name: str, n: int, seconds: float) -> dict[str, Any]
     out["server_cpu"] = (server.cpu_seconds() - s0) / (time.perf_counter() - t0)
     out["n"] = n
     out["ok"] = out["p99"] <= LIMIT_MS and out["received"] >= 0.99 * out["expected"]
-    print(f"  {name:>12} N={n:<5} p50={out['p50']:7.2f} ms p99={out['p99']:8.2f} ms "
+    if quiet:
+        return out
+    print(f"  {name:>31} N={n:<5} p50={out['p50']:7.2f} ms p99={out['p99']:8.2f} ms "
           f"client CPU={out['cpu']:.0%} server CPU={out['server_cpu']:.0%} "
           f"chunks={out['received']}/{out['expected']} {'ok' if out['ok'] else 'FAIL'}",
           flush=True)
@@ -205,7 +388,11 @@ def main() -> None:
     parser.add_argument("--cpu-n", type=int, default=20)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--server-procs", type=int, default=2)
-    parser.add_argument("--worker", choices=["gemini_ws", "google-genai"])
+    parser.add_argument("--period-ms", type=float, default=20.0,
+                        help="audio chunk length, both ways")
+    parser.add_argument("--contenders", default=",".join(NAMES),
+                        help="comma-separated, from: " + ", ".join(NAMES))
+    parser.add_argument("--worker", choices=NAMES)
     parser.add_argument("--n", type=int)
     parser.add_argument("--port", type=int)
     parser.add_argument("--key")
@@ -214,22 +401,29 @@ def main() -> None:
     if args.worker:
         worker_main(args)
         return
+    set_period(args.period_ms)
     if args.quick:
         args.seconds, args.start, args.max, args.cpu_n, args.reps = 1.0, 5, 8, 5, 1
-    names = ["gemini_ws", "google-genai"]
+    names = [name.strip() for name in args.contenders.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(NAMES))
+    if unknown:
+        parser.error(f"unknown contenders {unknown}; choose from {NAMES}")
     server = FastServer(tls=True, procs=args.server_procs)
     ladder: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
     cpu_runs: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
     try:
+        for name in names:  # warm-up: imports, TLS session set-up, code paths
+            run(server, name, 2, 0.5, quiet=True)
         print(f"CPU per session at N={args.cpu_n}:")
         for r in range(args.reps):
-            for name in names if r % 2 == 0 else names[::-1]:
+            order = names[r % len(names):] + names[:r % len(names)]  # rotate who goes first
+            for name in order:
                 cpu_runs[name].append(run(server, name, args.cpu_n, args.seconds))
         print("ladder:")
         alive = list(names)
         n, step = args.start, 0
         while alive and n <= args.max:
-            for name in alive if step % 2 == 0 else alive[::-1]:
+            for name in alive[step % len(alive):] + alive[:step % len(alive)]:
                 ladder[name].append(run(server, name, n, args.seconds))
             alive = [name for name in alive if ladder[name][-1]["ok"]]
             n, step = int(n * 1.5), step + 1
@@ -239,25 +433,36 @@ def main() -> None:
     for name in names:
         per_session = median([r["cpu"] for r in cpu_runs[name]]) / args.cpu_n
         passed = [r["n"] for r in ladder[name] if r["ok"]]
+        failed = [r["n"] for r in ladder[name] if not r["ok"]]
         rows.append({
             "contender": name,
             "cpu_per_session": per_session,
+            "cpu_per_session_all": [r["cpu"] / args.cpu_n for r in cpu_runs[name]],
             "sessions_per_core_cpu": 1 / per_session if per_session else float("nan"),
             "p99_ms_at_cpu_n": median([r["p99"] for r in cpu_runs[name]]),
             "max_n": max(passed) if passed else 0,
+            "first_failing_n": min(failed) if failed else None,
             "ladder": ladder[name],
             "cpu_runs": cpu_runs[name],
         })
     by = {r["contender"]: r for r in rows}
-    ratio_cpu = (by["gemini_ws"]["sessions_per_core_cpu"]
-                 / by["google-genai"]["sessions_per_core_cpu"])
-    ratio_n = (by["gemini_ws"]["max_n"] / by["google-genai"]["max_n"]
-               if by["google-genai"]["max_n"] else float("nan"))
+
+    def ratio(a: str, b: str) -> float:
+        if a not in by or b not in by:
+            return float("nan")
+        return by[a]["sessions_per_core_cpu"] / by[b]["sessions_per_core_cpu"]
+
+    references = [name for name in ("google-genai", "bare trio (floor)",
+                                    "bare websockets-asyncio (floor)") if name in by]
     table = markdown(
-        ["contender", f"client CPU per session (at N={args.cpu_n})", "sessions per core (CPU)",
-         f"p99 ms at N={args.cpu_n}", "max N with p99 <= 50 ms (this box)"],
+        ["contender", f"client CPU per session (N={args.cpu_n})", "sessions per core (CPU)",
+         *[f"vs {ref}" for ref in references],
+         f"p99 ms at N={args.cpu_n}", "max N, p99 <= 50 ms", "first N past it"],
         [[r["contender"], f"{r['cpu_per_session']:.2%} of a core",
-          f"{r['sessions_per_core_cpu']:.0f}", f"{r['p99_ms_at_cpu_n']:.1f}", str(r["max_n"])]
+          f"{r['sessions_per_core_cpu']:.0f}",
+          *[f"{ratio(r['contender'], ref):.2f}x" for ref in references],
+          f"{r['p99_ms_at_cpu_n']:.1f}", str(r["max_n"]),
+          str(r["first_failing_n"] or f"> {args.max}")]
          for r in rows],
     )
     ladder_table = markdown(
@@ -267,16 +472,17 @@ def main() -> None:
           f"{r.get('received', 0)}/{r.get('expected', 0)}", "yes" if r["ok"] else "no"]
          for name in names for r in ladder[name]],
     )
-    targets = (f"sessions per core (CPU), gemini_ws / google-genai = {ratio_cpu:.2f}x "
-               f"(target >= 2x); max N ratio = {ratio_n:.2f}x")
-    header = (f"Realtime audio: each session uploads 1280 B / 40 ms and receives 1920 B / 40 ms "
-              f"(24 kHz) for {args.seconds:g} s; TLS; server: _fast_server.py x "
-              f"{args.server_procs} processes; client in its own process per run; "
-              f"{args.reps} alternated reps at N={args.cpu_n}, ladder x1.5 from {args.start}.")
+    ratios = {f"gemini_ws vs {ref}": ratio("gemini_ws", ref) for ref in references}
+    targets = "; ".join(f"sessions per core, {k} = {v:.2f}x" for k, v in ratios.items())
+    targets += " (targets: >= 1.5x google-genai, towards the bare trio floor)"
+    period_ms = PERIOD * 1000
+    header = (f"Realtime audio: each session uploads {len(UPLOAD)} B / {period_ms:g} ms (16 kHz) "
+              f"and receives {round(PERIOD * 24000) * 2} B / {period_ms:g} ms (24 kHz) for "
+              f"{args.seconds:g} s; TLS; server: _fast_server.py x {args.server_procs} "
+              f"processes; client in its own process per run; {args.reps} reps at "
+              f"N={args.cpu_n} (contenders rotated), ladder x1.5 from {args.start}.")
     write_results("realtime", args.quick, header, [table, ladder_table, targets],
-                  {"results": rows, "ratios": {"sessions_per_core_cpu": ratio_cpu,
-                                               "max_n": ratio_n}})
-
+                  {"results": rows, "ratios": ratios})
 
 if __name__ == "__main__":
     main()

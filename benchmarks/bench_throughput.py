@@ -1,6 +1,8 @@
-"""Chunk throughput and per-chunk delivery latency: gemini_ws, a raw trio-websocket client doing
-the same work, and google-genai's Live client (asyncio), on one server in its own process, over
-TLS (google-genai forces wss), runs alternated between contenders.
+"""Client CPU per received chunk, chunk throughput and per-chunk delivery latency: gemini_ws (each
+transport), a raw trio-websocket client doing the same work, google-genai's Live client
+(asyncio), and two floors (benchmarks/_floors.py: a bare trio client, a bare websockets-asyncio
+client), on one server in its own process, over TLS (google-genai forces wss), contenders
+rotated each round.
 
 ``python benchmarks/bench_throughput.py [--quick] [--turns N] [--chunks N] [--rounds N]
 [--server fast|faithful]``
@@ -29,6 +31,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 import trio
 import trio_websocket
 from _common import (
@@ -142,6 +145,53 @@ async def run_genai(server: FastServer, turns: Turns) -> Result:
     return times, lats
 
 
+def _text_chunks(payload: bytes | str, lats: list[float]) -> bool:
+    """Record the latency of each text chunk in one message; True at turnComplete."""
+    msg = orjson.loads(payload)
+    content = msg.get("serverContent")
+    if content is None:
+        return False
+    turn = content.get("modelTurn")
+    if turn is not None:
+        now = time.monotonic_ns()
+        for part in turn.get("parts", ()):
+            if "text" in part:
+                lats.append((now - text_stamp(part["text"])) / 1e6)
+    return bool(content.get("turnComplete"))
+
+
+async def run_bare_trio(server: FastServer, turns: Turns) -> Result:
+    from _floors import SETUP_TEXT, BareTrio, user_turn
+
+    times: list[float] = []
+    lats: list[float] = []
+    ws = await BareTrio.connect(server, SETUP_TEXT)
+    for text in turns:
+        t0 = time.perf_counter()
+        await ws.send(user_turn(text))
+        while not _text_chunks(await ws.receive(), lats):
+            pass
+        times.append(time.perf_counter() - t0)
+    await ws.aclose()
+    return times, lats
+
+
+async def run_websockets_asyncio(server: FastServer, turns: Turns) -> Result:
+    from _floors import SETUP_TEXT, user_turn, websockets_asyncio
+
+    times: list[float] = []
+    lats: list[float] = []
+    ws = await websockets_asyncio(server, SETUP_TEXT)
+    for text in turns:
+        t0 = time.perf_counter()
+        await ws.send(user_turn(text).decode())
+        while not _text_chunks(await ws.recv(), lats):
+            pass
+        times.append(time.perf_counter() - t0)
+    await ws.close()
+    return times, lats
+
+
 CONTENDERS: dict[str, tuple[str, Callable[..., Any]]] = {
     "raw trio-websocket": ("trio", run_raw),
     "gemini_ws": ("trio", run_gemini_ws),
@@ -149,15 +199,22 @@ CONTENDERS: dict[str, tuple[str, Callable[..., Any]]] = {
         "trio", functools.partial(run_gemini_ws, transport="trio-websocket")
     ),
     "google-genai": ("asyncio", run_genai),
+    "bare trio (floor)": ("trio", run_bare_trio),
+    "bare websockets-asyncio (floor)": ("asyncio", run_websockets_asyncio),
 }
+REFERENCES = ("google-genai", "raw trio-websocket", "bare trio (floor)",
+              "bare websockets-asyncio (floor)")
 
 
-def run(name: str, server: FastServer, turns: Turns) -> tuple[Result, float, float, float]:
+def run(name: str, server: FastServer,
+        turns: Turns) -> tuple[Result, float, float, float, float]:
+    """(result, client CPU share, server CPU share, wall seconds, client CPU seconds)."""
     loop, fn = CONTENDERS[name]
     c0, s0, w0 = self_cpu(), server.cpu_seconds(), time.perf_counter()
     result = trio.run(fn, server, turns) if loop == "trio" else asyncio.run(fn(server, turns))
     wall = time.perf_counter() - w0
-    return result, (self_cpu() - c0) / wall, (server.cpu_seconds() - s0) / wall, wall
+    cpu = self_cpu() - c0
+    return result, cpu / wall, (server.cpu_seconds() - s0) / wall, wall, cpu
 
 
 def main() -> None:
@@ -177,6 +234,7 @@ def main() -> None:
     loaded: dict[str, list[float]] = {n: [] for n in names}
     unloaded: dict[str, list[float]] = {n: [] for n in names}
     ccpu: dict[str, list[float]] = {n: [] for n in names}
+    us_per_chunk: dict[str, list[float]] = {n: [] for n in names}
     scpu: dict[str, list[float]] = {n: [] for n in names}
     server = FaithfulServer() if args.server == "faithful" else FastServer(tls=True)
     bulk = [f"chunks {args.chunks}"] * args.turns
@@ -187,13 +245,14 @@ def main() -> None:
         for r in range(args.rounds):
             order = names[r % len(names):] + names[:r % len(names)]  # rotate who goes first
             for name in order:
-                (times, lats), cc, sc, _ = run(name, server, bulk)
+                (times, lats), cc, sc, _, cpu = run(name, server, bulk)
                 rates[name].append(args.turns * args.chunks / sum(times))
+                us_per_chunk[name].append(cpu / (args.turns * args.chunks) * 1e6)
                 loaded[name].extend(lats)
                 ccpu[name].append(cc)
                 scpu[name].append(sc)
                 if args.server == "fast":
-                    (_, lats), _, _, _ = run(name, server, paced)
+                    (_, lats), _, _, _, _ = run(name, server, paced)
                     unloaded[name].extend(lats)
     finally:
         server.close()
@@ -203,6 +262,8 @@ def main() -> None:
             "contender": name,
             "chunks_per_s_median": median(rates[name]),
             "chunks_per_s_all": rates[name],
+            "cpu_us_per_chunk_median": median(us_per_chunk[name]),
+            "cpu_us_per_chunk_all": us_per_chunk[name],
             "latency_loaded_ms_p50": pct(loaded[name], 0.50),
             "latency_loaded_ms_p99": pct(loaded[name], 0.99),
             "latency_unloaded_ms_p50": pct(unloaded[name], 0.50),
@@ -211,16 +272,23 @@ def main() -> None:
             "server_cpu_util_median": median(scpu[name]),
         })
     by = {row["contender"]: row for row in rows}
-    ours = by["gemini_ws"]["chunks_per_s_median"]
-    ratios = {
-        "gemini_ws_vs_raw": ours / by["raw trio-websocket"]["chunks_per_s_median"],
-        "gemini_ws_vs_genai": ours / by["google-genai"]["chunks_per_s_median"],
-    }
+    refs = [ref for ref in REFERENCES if ref in by]
+
+    def cpu_ratio(name: str, ref: str) -> float:
+        """How many times less client CPU per chunk *name* spends than *ref*."""
+        return by[ref]["cpu_us_per_chunk_median"] / by[name]["cpu_us_per_chunk_median"]
+
+    ratios = {f"gemini_ws vs {ref} (CPU per chunk)": cpu_ratio("gemini_ws", ref)
+              for ref in refs}
+    ratios["gemini_ws vs google-genai (chunks/s)"] = (
+        by["gemini_ws"]["chunks_per_s_median"] / by["google-genai"]["chunks_per_s_median"])
     table = markdown(
-        ["contender", "chunks/s (median)", "gemini_ws is", "p50 ms (paced)", "p99 ms (paced)",
+        ["contender", "client CPU per chunk (us)", *[f"vs {ref}" for ref in refs],
+         "chunks/s (median)", "p50 ms (paced)", "p99 ms (paced)",
          "p50 ms (full speed)", "p99 ms (full speed)", "client CPU", "server CPU"],
-        [[row["contender"], f"{row['chunks_per_s_median']:,.0f}",
-          f"{ours / row['chunks_per_s_median']:.2f}x",
+        [[row["contender"], f"{row['cpu_us_per_chunk_median']:.1f}",
+          *[f"{cpu_ratio(row['contender'], ref):.2f}x" for ref in refs],
+          f"{row['chunks_per_s_median']:,.0f}",
           f"{row['latency_unloaded_ms_p50']:.2f}", f"{row['latency_unloaded_ms_p99']:.2f}",
           f"{row['latency_loaded_ms_p50']:.1f}", f"{row['latency_loaded_ms_p99']:.1f}",
           f"{row['client_cpu_util_median']:.0%}", f"{row['server_cpu_util_median']:.0%}"]
@@ -231,11 +299,12 @@ def main() -> None:
         f"Throughput: {args.turns} turns x {args.chunks} text chunks per run, {args.rounds} "
         f"rounds (contenders rotated), medians. Paced latency: {args.paced} chunks, one per "
         f"{args.interval} us. Server: {script}, "
-        f"own process, TLS. CPU = share of one core during the full-speed run."
+        f"own process, TLS (each frame its own TLS record, as a streaming server writes them). "
+        f"Client CPU per chunk: process CPU time (user + system) of the full-speed run / "
+        f"chunks; 'vs X': X's CPU per chunk / this one's. CPU columns: share of one core."
     )
-    targets = (f"gemini_ws / google-genai = {ratios['gemini_ws_vs_genai']:.2f}x (target >= 2.5x); "
-               f"gemini_ws / raw trio-websocket = {ratios['gemini_ws_vs_raw']:.2f}x "
-               f"(target >= 0.8x)")
+    targets = "; ".join(f"{k} = {v:.2f}x" for k, v in ratios.items())
+    targets += " (targets: >= 5x google-genai and >= 3x raw trio-websocket per chunk)"
     name = "throughput" if args.server == "fast" else "throughput-faithful-server"
     write_results(name, args.quick, header, [table, targets],
                   {"results": rows, "ratios": ratios})

@@ -6,6 +6,15 @@ chunks must not stall the socket, and a few huge ones must not eat memory, so th
 in bytes. The queue always admits an item when it is empty, so one message larger than the bound
 still passes (alone).
 
+Scheduling: ``put`` is a full checkpoint (cancellation and a yield) as trio's channels are.
+``get`` always checks for cancellation, but one that finds an item ready does not yield to the
+scheduler, at most :data:`YIELD_EVERY` calls in a row: a yield is a trip round trio's run loop,
+and a stream would pay it on every message. A ``get`` that must wait parks, which is a yield.
+So a consumer that keeps finding messages handles at most ``YIELD_EVERY`` of them between
+yields (well under a millisecond of the stream's own work), and other tasks (the stream's
+receiver, the heartbeat) are never starved for longer than the application's own handling of
+that many messages takes.
+
 ``paused`` holds items back from ``get`` (they stay queued, in order) without refusing ``put``
 until the byte bound is reached. ``close(error)`` wakes everybody: ``get`` hands out what is
 queued, then raises *error* (or :class:`trio.EndOfChannel` when there is none); ``put`` raises
@@ -22,7 +31,11 @@ import trio
 
 T = TypeVar("T")
 
-__all__ = ["BufferStatistics", "ByteQueue"]
+__all__ = ["YIELD_EVERY", "BufferStatistics", "ByteQueue"]
+
+#: The most calls of ``get`` in a row that return without yielding (sends written at once from
+#: the caller's task follow the same bound: see ``SessionRunner.submit``).
+YIELD_EVERY = 32
 
 
 @attrs.frozen
@@ -52,6 +65,7 @@ class ByteQueue(Generic[T]):
         self._error: BaseException | None = None
         self._put_lot = trio.lowlevel.ParkingLot()
         self._get_lot = trio.lowlevel.ParkingLot()
+        self._get_streak = 0  # gets since the last one that yielded
 
     # --- state -------------------------------------------------------------------------
     @property
@@ -90,7 +104,7 @@ class ByteQueue(Generic[T]):
         oldest first (idempotent)."""
         if reason in self._pausers:
             self._pausers.discard(reason)
-            if not self._pausers:
+            if not self._pausers and self._get_lot:
                 self._get_lot.unpark_all()
 
     def close(self, error: BaseException | None = None) -> None:
@@ -107,7 +121,8 @@ class ByteQueue(Generic[T]):
         items = [item for item, _ in self._items]
         self._items.clear()
         self._bytes = 0
-        self._put_lot.unpark_all()
+        if self._put_lot:
+            self._put_lot.unpark_all()
         return items
 
     def statistics(self) -> BufferStatistics:
@@ -129,7 +144,8 @@ class ByteQueue(Generic[T]):
         raise trio.ClosedResourceError("the queue is closed")
 
     async def put(self, item: T, size: int) -> None:
-        """Queue *item* (weighing *size* bytes), waiting while the byte bound is reached."""
+        """Queue *item* (weighing *size* bytes), waiting while the byte bound is reached.
+        A full checkpoint, always (a queued item waits for another task anyway)."""
         await trio.lowlevel.checkpoint_if_cancelled()
         while True:
             if self._closed:
@@ -137,10 +153,14 @@ class ByteQueue(Generic[T]):
             if not self.full_for(size):
                 break
             await self._put_lot.park()
+        self._append(item, size)
+        await trio.lowlevel.cancel_shielded_checkpoint()
+
+    def _append(self, item: T, size: int) -> None:
         self._items.append((item, size))
         self._bytes += size
-        self._get_lot.unpark(count=1)
-        await trio.lowlevel.cancel_shielded_checkpoint()
+        if self._get_lot:
+            self._get_lot.unpark(count=1)
 
     def put_nowait(self, item: T, size: int) -> None:
         """Queue *item* now or raise :class:`trio.WouldBlock`."""
@@ -148,48 +168,60 @@ class ByteQueue(Generic[T]):
             self._raise_closed()
         if self.full_for(size):
             raise trio.WouldBlock
-        self._items.append((item, size))
-        self._bytes += size
-        self._get_lot.unpark(count=1)
+        self._append(item, size)
 
     def push_front(self, item: T, size: int) -> None:
         """Put *item* back at the head of the queue, ignoring the byte bound (it was taken
         out earlier and is being returned, e.g. a message whose write was interrupted)."""
         self._items.appendleft((item, size))
         self._bytes += size
-        self._get_lot.unpark(count=1)
+        if self._get_lot:
+            self._get_lot.unpark(count=1)
 
     def push_back(self, item: T, size: int) -> None:
         """Queue *item* now, ignoring the byte bound and a close (what a connection that is
         being retired still read must not be lost, nor wait for room)."""
-        self._items.append((item, size))
-        self._bytes += size
-        self._get_lot.unpark(count=1)
+        self._append(item, size)
+
+    def _take(self) -> T:
+        item, size = self._items.popleft()
+        self._bytes -= size
+        if self._put_lot:
+            self._put_lot.unpark_all()
+        if self._items and self._get_lot and not self._pausers:
+            self._get_lot.unpark(count=1)
+        return item
 
     def get_nowait(self) -> T:
         """Take the oldest item now or raise :class:`trio.WouldBlock`."""
         if self._items and not self._pausers:
-            item, size = self._items.popleft()
-            self._bytes -= size
-            self._put_lot.unpark_all()
-            if self._items and not self._pausers:
-                self._get_lot.unpark(count=1)
-            return item
+            return self._take()
         if self._closed and not self._items:  # paused or not: nothing is held back
-            if self._error is not None:
-                raise self._error
-            raise trio.EndOfChannel
+            self._raise_ended()
         raise trio.WouldBlock
 
-    async def get(self) -> T:
-        """Take the oldest item, waiting while the queue is empty or paused.
+    def _raise_ended(self) -> None:
+        if self._error is not None:
+            raise self._error
+        raise trio.EndOfChannel
 
-        The checkpoint comes first: once an item is taken, ``get`` returns without yielding,
-        so no other task ever sees the queue empty while the item is between the queue and
-        its taker (the stream's flush on exit relies on that)."""
-        await trio.lowlevel.checkpoint()
+    async def get(self) -> T:
+        """Take the oldest item, waiting while the queue is empty or paused. Always checks
+        for cancellation; yields as the module docstring says.
+
+        Any yield comes before the item is taken: once it is, ``get`` returns without
+        yielding, so no other task ever sees the queue empty while the item is between the
+        queue and its taker (the stream's flush on exit relies on that)."""
+        if self._get_streak >= YIELD_EVERY:
+            await trio.lowlevel.checkpoint()
+            self._get_streak = 0
+        else:
+            await trio.lowlevel.checkpoint_if_cancelled()
+        self._get_streak += 1
         while True:
-            try:
-                return self.get_nowait()
-            except trio.WouldBlock:
-                await self._get_lot.park()
+            if self._items and not self._pausers:
+                return self._take()
+            if self._closed and not self._items:
+                self._raise_ended()
+            self._get_streak = 0
+            await self._get_lot.park()  # (outside any except block: no exception chain)

@@ -34,7 +34,7 @@ from typing import Protocol
 import attrs
 import trio
 
-from ._buffer import ByteQueue
+from ._buffer import YIELD_EVERY, ByteQueue
 from ._connection import LiveConnection
 from ._errors import (
     ConnectionLostError,
@@ -157,9 +157,9 @@ class SessionRunner:
         self._io_send, self._io_receive = trio.open_memory_channel[Action](float("inf"))
         self._served: dict[int, trio.Event] = {}
         self._sender_scopes: dict[int, trio.CancelScope] = {}
-        #: the write made from the caller's task, with its connection's generation and the
-        #: scope that stopping that connection cancels
-        self._inline: tuple[int, trio.CancelScope] | None = None
+        #: the generation of the connection a caller's task is writing on (see submit)
+        self._inline: int | None = None
+        self._send_streak = 0  # sends from callers' tasks since one last yielded
         self._retiring: set[LiveConnection] = set()
         #: the wait of a delivery blocked on a full receive buffer (in the receiver task)
         self._delivery_scope: trio.CancelScope | None = None
@@ -349,8 +349,13 @@ class SessionRunner:
                 scope = self._sender_scopes.get(self.session.generation)
                 if scope is not None:
                     scope.cancel()
-                if self._inline is not None and self._inline[0] == self.session.generation:
-                    self._inline[1].cancel()
+                if self._inline == self.session.generation:
+                    # a write from a caller's task is stuck (the socket is full, or another
+                    # write holds it): part of its frame may be out, so the connection cannot
+                    # be closed cleanly; aborting it ends the write, and the message is kept
+                    # for replay (see submit)
+                    self._retiring.add(old)
+                    await old.abort()
                 if action.wait:
                     await self._retire(old)
                 else:
@@ -535,10 +540,19 @@ class SessionRunner:
         """Send *item*: written at once from the calling task when nothing is queued or being
         written (no task switch to the sender), else queued for the sender, in order.
 
+        A write the socket takes at once does not yield to other tasks, at most
+        :data:`~gemini_ws._buffer.YIELD_EVERY` sends in a row (a yield is a trip round trio's
+        run loop, once per message otherwise); cancellation is checked on every send.
+
         A cancel of the caller before any byte of *item* was written withdraws it, exactly as a
         cancelled ``put`` would; one that came while part of it was on the wire aborts the
         connection, and *item* is then replayed after the resume (``reconnect`` on) or reported
-        unsent, as a torn write of the sender's is."""
+        unsent, as a torn write of the sender's is. A handover that must stop the connection
+        while such a write is stuck aborts the connection (the supervisor does): the write
+        ends, *item* is kept for replay, and the send returns normally."""
+        if self._send_streak >= YIELD_EVERY:
+            self._send_streak = 0
+            await trio.lowlevel.checkpoint()
         session = self.session
         conn = self.conn
         generation = session.generation
@@ -552,17 +566,16 @@ class SessionRunner:
             or conn is None
             or generation not in self._sender_scopes
         ):
+            self._send_streak = 0
             await self.outgoing.put(item, item.size)
             return
-        # (a cancel of this scope means the connection is being stopped, for a handover: the
-        # item was kept for replay, and the send returns normally)
-        with trio.CancelScope() as scope:
-            self._inline = (generation, scope)
-            try:
-                await self._write(conn, generation, item, stopping=scope)
-            finally:
-                self._inline = None
-                self._note_change()
+        self._send_streak += 1
+        self._inline = generation
+        try:
+            await self._write(conn, generation, item, inline=True)
+        finally:
+            self._inline = None
+            self._note_change()
 
     async def _write(
         self,
@@ -570,10 +583,10 @@ class SessionRunner:
         generation: int,
         item: Outgoing,
         *,
-        stopping: trio.CancelScope | None = None,
+        inline: bool = False,
     ) -> bool:
         """Write *item* on *conn*, telling the session; False once the connection is over.
-        *stopping* is the scope of a write from the caller's task (see :meth:`submit`)."""
+        *inline*: written from the caller's task (see :meth:`submit`)."""
         session = self.session
         self.apply(session.write_started(item, generation))
         if self._turn_started_at is None and _starts_turn_timer(item.message):
@@ -582,12 +595,7 @@ class SessionRunner:
         try:
             await conn.send(item.text)
         except BaseException as exc:
-            if (
-                stopping is not None
-                and isinstance(exc, trio.Cancelled)
-                and not stopping.cancel_called
-                and conn.state == "open"
-            ):
+            if inline and isinstance(exc, trio.Cancelled) and conn.state == "open":
                 # the caller was cancelled before any byte went out: never sent
                 self.apply(session.write_withdrawn(item, generation))
                 raise

@@ -47,7 +47,7 @@ from ._types import (
     video_frame,
 )
 from ._validate import validated
-from ._wire import encode, structure_config
+from ._wire import encode, encode_audio, structure_config
 
 __all__ = [
     "LiveStream",
@@ -304,7 +304,9 @@ class LiveStream:
                 f"ContextUpdate), got {type(message).__name__}"
             )
         self._run.check_usable()
-        text = encode(message)
+        await self._submit(message, encode(message))
+
+    async def _submit(self, message: ClientMessage, text: str) -> None:
         try:
             await self._run.submit(Outgoing(message, text))
         except trio.ClosedResourceError:
@@ -358,7 +360,10 @@ class LiveStream:
 
     async def send_audio(self, pcm: bytes, sample_rate: int = 16000) -> None:
         """Send a chunk of 16-bit little-endian mono PCM audio (``realtimeInput.audio``)."""
-        await self.send(audio_chunk(pcm, sample_rate))
+        message = audio_chunk(pcm, sample_rate)  # (checks the input)
+        assert message.audio is not None
+        self._run.check_usable()
+        await self._submit(message, encode_audio(message.audio.data, sample_rate))
 
     async def send_realtime(self, message: RealtimeInput) -> None:
         """Send a ``realtimeInput`` message as built by the caller."""

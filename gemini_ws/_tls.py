@@ -52,6 +52,9 @@ class TLSStream(trio.abc.Stream):
             self._incoming, self._outgoing, server_side=False, server_hostname=server_hostname
         )
         self._eof = False
+        #: the last read took less than it asked for: the socket was empty then, so the next
+        #: read waits for it first instead of trying a recv that would most likely fail
+        self._drained = False
         #: a task is writing to the socket (the writer, or the reader flushing a TLS reply)
         self._writing = False
         #: woken when a write to the socket ends (nobody waits, but on a rare reader flush)
@@ -109,6 +112,7 @@ class TLSStream(trio.abc.Stream):
         size = 0
         tls = self._tls
         try:
+            incoming = self._incoming
             while size < limit:
                 chunk = tls.read(limit - size)
                 if not chunk:  # close_notify read (an empty read is never "no data yet")
@@ -116,6 +120,8 @@ class TLSStream(trio.abc.Stream):
                     break
                 chunks.append(chunk)
                 size += len(chunk)
+                if not incoming.pending and not tls.pending():
+                    break  # all read: another read would only fail (SSLWantReadError)
         except ssl.SSLWantReadError:
             pass
         except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
@@ -130,16 +136,20 @@ class TLSStream(trio.abc.Stream):
     async def _fill(self) -> tuple[bool, bool]:
         """Read from the socket into the TLS object: (False at EOF, whether it waited)."""
         waited = False
+        if self._drained:
+            await trio.lowlevel.wait_readable(self._sock)  # ClosedResourceError if closed
+            waited = True
         while True:
             try:
                 data = self._sock.recv(_READ)
             except BlockingIOError:
-                await trio.lowlevel.wait_readable(self._sock)  # ClosedResourceError if closed
+                await trio.lowlevel.wait_readable(self._sock)
                 waited = True
                 continue
             except OSError:
                 data = b""
             break
+        self._drained = len(data) < _READ
         if not data:
             return False, waited
         self._incoming.write(data)

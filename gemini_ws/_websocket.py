@@ -390,8 +390,18 @@ class WebSocket:
             self.last_write_end = trio.current_time()
 
     async def send(self, data: str | bytes) -> None:
-        """Send one message (text for ``str``). Waits while another write is under way."""
-        async with self._send_lock:
+        """Send one message (text for ``str``). Waits while another write is under way.
+
+        Always checks for cancellation, but yields to other tasks only when it has to wait (for
+        the lock, or for the socket): the caller decides how often to yield (the stream does,
+        at least every few sends)."""
+        lock = self._send_lock
+        if lock.locked():
+            await lock.acquire()
+        else:
+            await trio.lowlevel.checkpoint_if_cancelled()
+            lock.acquire_nowait()
+        try:
             if not self.is_open:
                 raise WebSocketClosed(self._closed or CloseInfo(1006, "", by_peer=False))
             if isinstance(data, str):
@@ -399,6 +409,8 @@ class WebSocket:
             else:
                 self._protocol.send_binary(data)
             await self._write_pending()
+        finally:
+            lock.release()
 
     async def ping(self, payload: bytes) -> trio.Event:
         """Send a ping; returns an event set when its pong arrives (or the connection ends).

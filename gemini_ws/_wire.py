@@ -978,6 +978,16 @@ def encode(msg: t.ClientMessage) -> str:
     return _dump(to_wire_dict(msg))
 
 
+def encode_audio(pcm: bytes | bytearray | memoryview, sample_rate: int) -> str:
+    """``encode(audio_chunk(pcm, sample_rate))`` for checked input, from a template: the same
+    text (a test holds them equal), without the walk over the message (the hot path of a voice
+    app, once every 20-40 ms per stream)."""
+    return _AUDIO_TEMPLATE % (sample_rate, _b64encode(pcm))
+
+
+_AUDIO_TEMPLATE = '{"realtimeInput":{"audio":{"mimeType":"audio/pcm;rate=%d","data":"%s"}}}'
+
+
 def encode_server(msg: t.ServerMessage) -> str:
     """Encode a server message as the server would (camelCase JSON); for fake servers."""
     if type(msg) in _CLIENT_KEYS:

@@ -17,6 +17,8 @@ gemini_ws.testing), so a test can judge the client by the server's own record.
 * A setup with a handle restores its snapshot: the model log *becomes* the snapshot's and what
   the new connection consumes is appended. Unknown handle: 1008. With
   ``refuse_resume_while_open`` a resume while another connection of the session is open: 1011.
+* ``stall(session)`` makes a session's current connection stop reading (its socket fills up once
+  trio-websocket's one-message queue is full); it never reads again.
 * Faults (``go_away``, ``close``, ``abort``) target a session's current connection, ``when``:
   "now", "after_handle" (right after the next resumable handle), "after_request" (right after
   the next request is consumed), "mid_reply" (right after the first chunk of the next reply),
@@ -134,6 +136,8 @@ class Connection:
     closed_with: int | None = None  # our close code; 1006 when we aborted
     done: bool = False
     pending: int = 0  # requests consumed and not yet answered
+    stalled: bool = False  # stopped reading (see RecordingServer.stall)
+    reading: trio.CancelScope | None = None  # the read under way
 
     def __post_init__(self) -> None:
         self.to_answer, self.requests_in = trio.open_memory_channel[str](float("inf"))
@@ -144,7 +148,10 @@ class Connection:
 
 
 class RecordingServer:
-    def __init__(self, latency: float, chunks: int, refuse_resume_while_open: bool) -> None:
+    def __init__(self, latency: float, chunks: int, refuse_resume_while_open: bool,
+                 max_message_size: int = 2**20, receive_buffer: int | None = None) -> None:
+        self.max_message_size = max_message_size
+        self.receive_buffer = receive_buffer
         self.latency = latency
         self.chunks = chunks
         self.refuse_resume_while_open = refuse_resume_while_open
@@ -179,6 +186,17 @@ class RecordingServer:
     def abort(self, session: Session | str | None = None, *, when: When = "now") -> None:
         """Drop the TCP connection (FIN, no close frame)."""
         self._arm(session, Fault("abort", when))
+
+    def stall(self, session: Session | str | None = None) -> Connection:
+        """The session's current connection stops reading, for good."""
+        target = session if isinstance(session, Session) else self.session(session)
+        conn = target.current
+        if conn is None:
+            raise RuntimeError(f"session {target.id} has no open connection")
+        conn.stalled = True
+        if conn.reading is not None:
+            conn.reading.cancel()  # a read under way takes nothing either
+        return conn
 
     def _arm(self, session: Session | str | None, fault: Fault) -> None:
         target = session if isinstance(session, Session) else self.session(session)
@@ -261,10 +279,13 @@ class RecordingServer:
 
     async def _handle(self, stream: trio.SocketStream) -> None:
         stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.receive_buffer is not None:
+            stream.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.receive_buffer)
         async with trio.open_nursery() as nursery:
             try:
                 with trio.fail_after(5):
-                    request = await wrap_server_stream(nursery, stream)
+                    request = await wrap_server_stream(
+                        nursery, stream, max_message_size=self.max_message_size)
                     ws = await request.accept()
             except (trio.TooSlowError, ConnectionClosed, HandshakeError,
                     trio.BrokenResourceError, trio.ClosedResourceError):
@@ -285,7 +306,12 @@ class RecordingServer:
             conn.nursery.cancel_scope.cancel()
 
     async def _read(self, conn: Connection) -> Any:
-        raw = await conn.ws.get_message()
+        with trio.CancelScope() as conn.reading:
+            if not conn.stalled:
+                raw = await conn.ws.get_message()
+        conn.reading = None
+        if conn.stalled:
+            await trio.sleep_forever()
         try:
             message = json.loads(raw)
         except ValueError:
@@ -399,10 +425,17 @@ class RecordingServer:
 
 @asynccontextmanager
 async def open_recording_server(
-    latency: float = 0.0, *, chunks: int = 3, refuse_resume_while_open: bool = True
+    latency: float = 0.0,
+    *,
+    chunks: int = 3,
+    refuse_resume_while_open: bool = True,
+    max_message_size: int = 2**20,
+    receive_buffer: int | None = None,
 ) -> AsyncIterator[RecordingServer]:
-    """Serve on ws://127.0.0.1:<free port> for the block; every task and socket ends with it."""
-    server = RecordingServer(latency, chunks, refuse_resume_while_open)
+    """Serve on ws://127.0.0.1:<free port> for the block; every task and socket ends with it.
+    *receive_buffer*: SO_RCVBUF of every accepted socket (None: the system's)."""
+    server = RecordingServer(latency, chunks, refuse_resume_while_open, max_message_size,
+                             receive_buffer)
     error: BaseException | None = None
     try:
         async with trio.open_nursery() as nursery:

@@ -8,6 +8,7 @@ reply must quote the question it followed; only GeminiWSError may escape; nothin
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import random
@@ -15,6 +16,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
+import attrs
 import pytest
 import trio
 from trio_websocket import ConnectionClosed, wrap_client_stream
@@ -522,3 +524,63 @@ async def test_handover_at_the_pool_limit_keeps_its_slot(latency: float) -> None
     assert "A" not in errors, f"stream A failed: {errors['A']!r}"
     assert [e.reason for e in events] == ["go_away"]
     assert not errors, errors
+
+
+# --- a send stuck on a full socket when the handover comes ------------------------------------
+
+
+def audio_consumed(session: Session) -> list[tuple[int, int]]:
+    """(connection, PCM bytes) of every audio chunk the model consumed, in order."""
+    out = []
+    for entry in session.consumed:
+        audio = entry.message.get("realtimeInput", {}).get("audio")
+        if audio is not None:
+            out.append((entry.connection, len(base64.b64decode(audio["data"]))))
+    return out
+
+
+async def test_a_handover_ends_a_send_stuck_on_a_full_socket() -> None:
+    """A send written from the app's task is stuck: the server stopped reading and the socket
+    is full. At the goAway's deadline the handover aborts the old connection (part of the
+    frame may be out, so it cannot be closed cleanly), the send returns, and the chunk is
+    replayed on the new connection: the model consumes every message once."""
+    events: list[SessionResumed] = []
+    big = bytes(6 * 2**20)  # more than the client's send buffer (4 MiB at most) takes
+    async with open_recording_server(refuse_resume_while_open=False,
+                                     max_message_size=16 * 2**20,
+                                     receive_buffer=16384) as server:
+        async with Client(api_key=TEST_KEY, base_url=server.url,
+                          heartbeat_interval=None) as client:
+            with guarded(20):
+                roomy = attrs.evolve(FAST, replay_buffer_bytes=32 * 2**20)
+                async with client.stream(MODEL, config=TEXT, reconnect=roomy) as s:
+                    session = server.session()
+                    await ask(server, s, "one", events)
+                    await server.wait_until(lambda: len(session.handles) == 1)
+                    server.stall(session)
+                    # the server's WebSocket reader takes these two, then stops reading
+                    await s.send_audio(b"\x01\x00" * 32)
+                    await s.send_audio(b"\x02\x00" * 32)
+                    returned_at: list[float] = []
+
+                    async def send_big() -> None:
+                        await s.send_audio(big)
+                        returned_at.append(trio.current_time())
+
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(send_big)
+                        await trio.sleep(0.3)
+                        assert not returned_at, "the send was not stuck: the test proves nothing"
+                        go_away_at = trio.current_time()
+                        server.go_away(time_left=1.0, close_code=None)
+                    stuck_for = returned_at[0] - go_away_at
+                    assert stuck_for > 0.5, "returned before the deadline"
+                    # not after the close_timeout (3 s) a close handshake on it would wait for
+                    assert stuck_for < 1.5, f"the handover waited {stuck_for:.1f} s for the write"
+                    await until_resumed(s, events)
+                    await ask(server, s, "two", events)
+                    assert not s.unsent
+    judge(session, ["one", "two"])
+    assert [(e.reason, e.replayed, e.replay_dropped) for e in events] == [("go_away", 3, 0)]
+    assert audio_consumed(session) == [(2, 64), (2, 64), (2, len(big))]
+    assert server.connections[0].closed_with is None  # the client ended it, not the server

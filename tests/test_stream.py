@@ -745,3 +745,33 @@ async def test_a_send_cancelled_before_it_went_out_is_withdrawn(
             assert s.unsent == ()
     received = [t for conn in fake_server.connections for t in texts_of(conn.received)]
     assert received == ["second", "third", "fourth"]
+
+
+async def test_sends_the_socket_takes_at_once_still_let_other_tasks_run(
+    client: Client, fake_server: Any
+) -> None:
+    """A send written at once from the caller's task does not yield on every call (a trip
+    round the scheduler per message), but at least every YIELD_EVERY sends: an app that sends
+    in a tight loop cannot starve the stream's own tasks (or its own) for long."""
+    from gemini_ws._buffer import YIELD_EVERY
+
+    from .test_buffer import Steps
+
+    total = 20 * YIELD_EVERY
+    sent = 0
+    with trio.fail_after(20):
+        async with client.stream(MODEL, config=TEXT) as s:
+            steps = Steps(trio.lowlevel.current_task(), lambda: sent)
+            trio.lowlevel.add_instrument(steps)
+            try:
+                for _ in range(total):
+                    await s.send_audio(b"\x00\x01" * 160)
+                    sent += 1
+            finally:
+                trio.lowlevel.remove_instrument(steps)
+            await s.send_text("done")
+            assert "done" in await reply_text(s)
+    runs = [b - a for a, b in zip(steps.seen, steps.seen[1:], strict=False)]
+    assert runs and max(runs) <= YIELD_EVERY, runs
+    received = fake_server.connections[0].received
+    assert sum("realtimeInput" in m for m in received) == total

@@ -92,6 +92,10 @@ async def drop_and_redial(server: FakeLiveServer) -> None:
         async with client.stream(MODEL, config=TEXT, reconnect=POLICY) as s:
             await s.send_text("first")
             print(f"  model: {await next_reply(s)}")
+            # a session resumes from its newest handle, which follows the turnComplete: wait
+            # for it, or a drop in between would find nothing to resume from
+            while s.resume_handle is None:
+                await s.receive()
             await s.send_text("second")
             print(f"  model: {await next_reply(s)}")
 
