@@ -14,7 +14,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 OUT = HERE.parent / "docs" / "_static" / "benchmarks.png"
-COLOURS = {"gemini_ws": "#2b7bba", "raw trio-websocket": "#9e9e9e", "google-genai": "#e07b39"}
+COLOURS = {"gemini_ws": "#2b7bba", "gemini_ws (trio-websocket)": "#7fb3dc",
+           "raw trio-websocket": "#9e9e9e", "google-genai": "#e07b39",
+           "bare trio (floor)": "#cfcfcf", "bare websockets-asyncio (floor)": "#e0e0e0"}
+
+
+def short(name: str) -> str:
+    return name.replace(" (floor)", "\n(floor)").replace(" (trio-websocket)", "\n(trio-ws)")
 
 
 def load(name: str) -> dict:  # type: ignore[type-arg]
@@ -33,21 +39,21 @@ def main() -> int:
     throughput = load("throughput")["results"]
     realtime = load("realtime")["results"]
     memory = load("memory")["results"]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
 
     ax = axes[0]
     names = [r["contender"] for r in throughput]
-    values = [r["chunks_per_s_median"] / 1000 for r in throughput]
-    ax.bar(names, values, color=[COLOURS[n] for n in names])
-    ax.set_title("Text chunks per second (thousands)\n20 turns x 1,000 chunks, TLS")
+    values = [1000 / r["cpu_us_per_chunk_median"] for r in throughput]
+    ax.bar([short(n) for n in names], values, color=[COLOURS.get(n, "#bbbbbb") for n in names])
+    ax.set_title("Text chunks received per CPU-second\n(thousands; TLS, full speed)")
     for i, v in enumerate(values):
-        ax.text(i, v, f"{v:.1f}k", ha="center", va="bottom")
+        ax.text(i, v, f"{v:.0f}k", ha="center", va="bottom")
 
     ax = axes[1]
     names = [r["contender"] for r in realtime]
     values = [r["sessions_per_core_cpu"] for r in realtime]
-    ax.bar(names, values, color=[COLOURS[n] for n in names])
-    ax.set_title("Realtime audio sessions per core\n(40 ms chunks up and down, by CPU)")
+    ax.bar([short(n) for n in names], values, color=[COLOURS.get(n, "#bbbbbb") for n in names])
+    ax.set_title("Realtime audio sessions per core\n(20 ms chunks up and down, by CPU)")
     for i, v in enumerate(values):
         ax.text(i, v, f"{v:.0f}", ha="center", va="bottom")
 
@@ -55,13 +61,13 @@ def main() -> int:
     for r in memory:
         samples = r["stream"]["samples"]
         ax.plot([s[0] for s in samples], [s[1] for s in samples], label=r["contender"],
-                color=COLOURS[r["contender"]])
+                color=COLOURS.get(r["contender"], "#bbbbbb"))
     ax.set_title("RSS (MiB), one stream carrying\n1 GiB of audio")
     ax.set_xlabel("MiB carried")
     ax.set_ylim(bottom=0)
     ax.legend()
     for ax in axes[:2]:
-        ax.tick_params(axis="x", labelsize=8)
+        ax.tick_params(axis="x", labelsize=7)
     fig.tight_layout()
     OUT.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(OUT, dpi=90)

@@ -155,6 +155,8 @@ class LiveConnection:
         self._pings_sent = 0
         self._pongs_received = 0
         self._last_rtt: float | None = None
+        #: the ping waiting for its pong: (payload, set when it came, sent at)
+        self._ping: tuple[bytes, trio.Event, float] | None = None
         self._time_to_open: float | None = None
         self.opened_at: float | None = None
         #: The newest resumption handle known on this connection (set by the stream).
@@ -348,14 +350,49 @@ class LiveConnection:
         """Ping every ``heartbeat_interval`` with a random payload; abort the connection with
         :class:`HeartbeatTimeoutError` when a pong is missing for ``heartbeat_timeout`` on a
         connection that was not held up by backpressure either way. Returns when the connection
-        ends; run it beside the reader."""
+        ends; run it beside the reader.
+
+        One timer per ping and no wake-up for its pong: the pong is looked at when the next
+        ping is due (or the timeout, whichever comes first), so an idle connection costs one
+        trip round the scheduler per interval."""
         interval = self.options.heartbeat_interval
         ws = self._ws
         if interval is None or ws is None:
             return
         timeout = self.options.heartbeat_timeout
+        next_ping = trio.current_time() + interval
         while ws.closed is None:
-            await trio.sleep(interval)
+            ping = self._ping
+            await trio.sleep_until(
+                next_ping if ping is None else min(next_ping, ping[2] + timeout)
+            )
+            if ws.closed is not None:
+                return
+            now = trio.current_time()
+            if ping is not None and not self._take_pong() and now >= ping[2] + timeout:
+                self._ping = None
+                ws.forget_ping(ping[0])
+                sent_at = ping[2]
+                if (
+                    self._backpressure
+                    or self._backpressure_ended_at >= sent_at
+                    or ws.writing_since is not None
+                    or ws.last_write_end >= sent_at + timeout / 2
+                ):
+                    self._heartbeats_suspended += 1
+                else:
+                    await self.abort(
+                        HeartbeatTimeoutError(
+                            f"no pong within {timeout} s: the connection is considered dead",
+                            resume_handle=self.resume_handle,
+                        )
+                    )
+                    return
+            if now < next_ping:
+                continue
+            next_ping = now + interval
+            if self._ping is not None:
+                continue  # still waiting for the last pong (the timeout is the longer)
             if self._backpressure or ws.writing_since is not None:
                 self._heartbeats_suspended += 1
                 continue
@@ -364,35 +401,23 @@ class LiveConnection:
                 pong = await ws.ping(payload)  # waits behind a write under way: not timed
             except WebSocketClosed:
                 return
-            sent_at = trio.current_time()
+            self._ping = (payload, pong, trio.current_time())
             self._pings_sent += 1
-            with trio.move_on_after(timeout) as scope:
-                await pong.wait()
-            if ws.closed is not None:
-                return
-            if not scope.cancelled_caught:
-                self._pongs_received += 1
-                self._last_rtt = trio.current_time() - sent_at
-                continue
-            ws.forget_ping(payload)
-            if (
-                self._backpressure
-                or self._backpressure_ended_at >= sent_at
-                or ws.writing_since is not None
-                or ws.last_write_end >= sent_at + timeout / 2
-            ):
-                self._heartbeats_suspended += 1
-                continue
-            await self.abort(
-                HeartbeatTimeoutError(
-                    f"no pong within {timeout} s: the connection is considered dead",
-                    resume_handle=self.resume_handle,
-                )
-            )
-            return
+
+    def _take_pong(self) -> bool:
+        """Count the outstanding ping as answered if its pong came; True if it did."""
+        ping = self._ping
+        ws = self._ws
+        if ping is None or ws is None or not ping[1].is_set() or ws.closed is not None:
+            return False
+        self._ping = None
+        self._pongs_received += 1
+        self._last_rtt = max(0.0, ws.last_pong_at - ping[2])
+        return True
 
     def statistics(self) -> ConnectionStatistics:
         """An immutable snapshot of this connection's counters."""
+        self._take_pong()  # (a pong that came since the heartbeat last looked)
         closed = self._ws.closed if self._ws is not None else None
         return ConnectionStatistics(
             state=self.state,

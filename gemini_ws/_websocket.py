@@ -82,6 +82,10 @@ class Transport(Protocol):
         """When the last write finished."""
 
     @property
+    def last_pong_at(self) -> float:
+        """When the pong of the last answered :meth:`ping` arrived (``-inf`` before one)."""
+
+    @property
     def closed(self) -> CloseInfo | None: ...
     @property
     def is_open(self) -> bool: ...
@@ -147,6 +151,7 @@ class WebSocket:
         self.writing_since: float | None = None
         #: when the last write finished
         self.last_write_end = float("-inf")
+        self.last_pong_at = float("-inf")
 
     # --- opening -------------------------------------------------------------------------
     @classmethod
@@ -313,6 +318,7 @@ class WebSocket:
             elif opcode is Opcode.PONG:
                 waiter = self._pongs.pop(bytes(frame.data), None)  # type: ignore[attr-defined]
                 if waiter is not None:
+                    self.last_pong_at = trio.current_time()
                     waiter.set()
             else:  # PING, CLOSE
                 reply_due = True
@@ -395,12 +401,7 @@ class WebSocket:
         Always checks for cancellation, but yields to other tasks only when it has to wait (for
         the lock, or for the socket): the caller decides how often to yield (the stream does,
         at least every few sends)."""
-        lock = self._send_lock
-        if lock.locked():
-            await lock.acquire()
-        else:
-            await trio.lowlevel.checkpoint_if_cancelled()
-            lock.acquire_nowait()
+        await self._lock_for_writing()
         try:
             if not self.is_open:
                 raise WebSocketClosed(self._closed or CloseInfo(1006, "", by_peer=False))
@@ -410,18 +411,31 @@ class WebSocket:
                 self._protocol.send_binary(data)
             await self._write_pending()
         finally:
-            lock.release()
+            self._send_lock.release()
+
+    async def _lock_for_writing(self) -> None:
+        """Take the send lock: waiting (a yield) only while another write holds it; always
+        a cancellation point."""
+        lock = self._send_lock
+        if lock.locked():
+            await lock.acquire()
+        else:
+            await trio.lowlevel.checkpoint_if_cancelled()
+            lock.acquire_nowait()
 
     async def ping(self, payload: bytes) -> trio.Event:
         """Send a ping; returns an event set when its pong arrives (or the connection ends).
         The caller bounds the wait and calls :meth:`forget_ping` if it gives up."""
         event = trio.Event()
-        async with self._send_lock:
+        await self._lock_for_writing()
+        try:
             if not self.is_open:
                 raise WebSocketClosed(self._closed or CloseInfo(1006, "", by_peer=False))
             self._pongs[payload] = event
             self._protocol.send_ping(payload)
             await self._write_pending()
+        finally:
+            self._send_lock.release()
         return event
 
     def forget_ping(self, payload: bytes) -> None:

@@ -93,6 +93,8 @@ class TrioWebSocket:
     """One client WebSocket over trio-websocket (see the module docstring)."""
 
     def __init__(self, conn: trio_websocket.WebSocketConnection, stream: _WatchedStream) -> None:
+        #: when the pong of the last answered ping arrived
+        self.last_pong_at = -math.inf
         self._conn = conn
         self._stream = stream
         self._closed: CloseInfo | None = None
@@ -272,6 +274,7 @@ class TrioWebSocket:
             with scope:
                 with contextlib.suppress(trio_websocket.ConnectionClosed):
                     await self._conn.ping(payload)
+                    self.last_pong_at = trio.current_time()
             self._pings.pop(payload, None)
             event.set()
 

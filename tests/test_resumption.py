@@ -120,6 +120,9 @@ async def test_drop_mid_turn_is_handed_over_and_the_turn_replayed() -> None:
                 async with client.stream(MODEL, config=TEXT, reconnect=FAST) as s:
                     await s.send_text("first")
                     assert await next_reply(s, events) == "You said: first"
+                    # (the handle follows turnComplete: a drop before it leaves nothing to
+                    # resume from, and the app may send before it comes)
+                    await wait_for_handle(s)
                     await s.send_text("second")
                     assert await next_reply(s, events) == "You said: second"
                     await s.send_text("third")

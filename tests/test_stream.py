@@ -337,6 +337,36 @@ async def test_heartbeat_records_rtt(client: Client) -> None:
                 assert s.statistics().last_heartbeat_rtt < 1.0
 
 
+async def test_an_idle_heartbeat_wakes_once_per_ping(client: Client) -> None:
+    """The heartbeat does not wait on each pong (that is a second wake-up per ping): it looks
+    at it when the next ping is due; every ping is still answered and counted."""
+
+    class HeartbeatSteps(trio.abc.Instrument):
+        steps = 0
+
+        def before_task_step(self, task: trio.lowlevel.Task) -> None:
+            if task.name.endswith("LiveConnection.heartbeat"):
+                self.steps += 1
+
+    async with Client(
+        api_key=TEST_KEY, base_url=client.endpoint.url.split("/ws/")[0], heartbeat_interval=0.02
+    ) as fast:
+        with trio.fail_after(10):
+            async with fast.stream(MODEL, config=TEXT) as s:
+                counter = HeartbeatSteps()
+                trio.lowlevel.add_instrument(counter)
+                try:
+                    await trio.sleep(0.5)
+                finally:
+                    trio.lowlevel.remove_instrument(counter)
+                stats = s.statistics().connection
+    assert stats.pings_sent >= 10, stats
+    assert stats.pongs_received >= stats.pings_sent - 1, stats
+    # one wake per ping, and one more on the trio-websocket transport (its ping starts a task
+    # and checkpoints); waiting on each pong made it three
+    assert counter.steps <= 2 * stats.pings_sent + 2, (counter.steps, stats.pings_sent)
+
+
 async def test_slow_consumer_keeps_answering_server_pings() -> None:
     """The app reads nothing for a while; the reader keeps draining, so the server's pings
     are answered and nothing is lost."""

@@ -1,0 +1,230 @@
+"""Idle cost: N sessions open and silent (set up, nothing sent or received) for S seconds; the
+client's CPU per session, each contender with its default keep-alive (gemini_ws and
+google-genai both ping every 20 s, so S defaults past one ping).
+
+``python benchmarks/bench_idle.py [--quick] [--n N] [--seconds S] [--contenders A,B]``
+
+Every run is a fresh client process; CPU (``time.process_time``: user + system, all threads) is
+read from the moment all N sessions are set up to the end of the idle period. The bare trio
+floor sends no pings at all: it shows what an idle trio process costs.
+
+Results: benchmarks/results/idle.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from typing import Any
+
+from _common import (
+    MODEL,
+    PATH,
+    FastServer,
+    genai_client,
+    markdown,
+    median,
+    self_cpu,
+    write_results,
+)
+
+
+class _Endpoint(FastServer):
+    def __init__(self, port: int, key: str, ca: str) -> None:  # no process of our own
+        self.port, self.key, self.ca, self.tls, self.pids = port, key, ca, True, []
+        self.url = f"wss://127.0.0.1:{port}"
+
+
+async def trio_idle(server: FastServer, n: int, seconds: float, open_one: Any) -> float:
+    """Open *n* sessions with ``open_one(stack)``, idle, and return CPU seconds per second."""
+    import contextlib
+
+    import trio
+
+    ready = trio.Event()
+    count = [0]
+    done = trio.Event()
+
+    async def session() -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            await open_one(stack)
+            count[0] += 1
+            if count[0] == n:
+                ready.set()
+            await done.wait()
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(n):
+            nursery.start_soon(session)
+        await ready.wait()
+        c0, t0 = self_cpu(), time.perf_counter()
+        await trio.sleep(seconds)
+        cpu = (self_cpu() - c0) / (time.perf_counter() - t0)
+        done.set()
+    return cpu
+
+
+async def worker_gemini_ws(server: FastServer, n: int, seconds: float,
+                           transport: str | None = None) -> float:
+    from gemini_ws import Client, LiveConfig
+
+    async with Client(api_key=server.key, base_url=server.url, ssl_context=server.ssl_context(),
+                      transport=transport, max_connections=n + 10) as client:
+        config = LiveConfig(response_modalities=["AUDIO"])
+
+        async def open_one(stack: Any) -> None:
+            await stack.enter_async_context(client.stream(MODEL, config=config))
+
+        return await trio_idle(server, n, seconds, open_one)
+
+
+async def worker_raw(server: FastServer, n: int, seconds: float) -> float:
+    import trio_websocket
+    from _floors import SETUP_AUDIO
+
+    async def open_one(stack: Any) -> None:
+        ws = await stack.enter_async_context(trio_websocket.open_websocket_url(
+            server.url + PATH, ssl_context=server.ssl_context(),
+            extra_headers=[(b"x-goog-api-key", server.key.encode())]))
+        await ws.send_message(SETUP_AUDIO.decode())
+        await ws.get_message()
+
+    return await trio_idle(server, n, seconds, open_one)
+
+
+async def worker_bare_trio(server: FastServer, n: int, seconds: float) -> float:
+    from _floors import SETUP_AUDIO, BareTrio
+
+    async def open_one(stack: Any) -> None:
+        ws = await BareTrio.connect(server, SETUP_AUDIO)
+        stack.push_async_callback(ws.aclose)
+
+    return await trio_idle(server, n, seconds, open_one)
+
+
+async def asyncio_idle(n: int, seconds: float, open_one: Any, close_one: Any) -> float:
+    conns = await asyncio.gather(*[open_one() for _ in range(n)])
+    c0, t0 = self_cpu(), time.perf_counter()
+    await asyncio.sleep(seconds)
+    cpu = (self_cpu() - c0) / (time.perf_counter() - t0)
+    await asyncio.gather(*[close_one(c) for c in conns])
+    return cpu
+
+
+async def worker_genai(server: FastServer, n: int, seconds: float) -> float:
+    from google.genai import types
+
+    client = genai_client(server)
+    config = types.LiveConnectConfig(response_modalities=[types.Modality.AUDIO])
+
+    async def open_one() -> Any:
+        cm = client.aio.live.connect(model=MODEL, config=config)
+        await cm.__aenter__()
+        return cm
+
+    async def close_one(cm: Any) -> None:
+        await cm.__aexit__(None, None, None)
+
+    return await asyncio_idle(n, seconds, open_one, close_one)
+
+
+async def worker_websockets(server: FastServer, n: int, seconds: float) -> float:
+    from _floors import SETUP_AUDIO, websockets_asyncio
+
+    async def close_one(ws: Any) -> None:
+        await ws.close()
+
+    return await asyncio_idle(n, seconds, lambda: websockets_asyncio(server, SETUP_AUDIO),
+                              close_one)
+
+
+TRIO = {
+    "gemini_ws": worker_gemini_ws,
+    "gemini_ws (trio-websocket)": lambda s, n, t: worker_gemini_ws(s, n, t, "trio-websocket"),
+    "raw trio-websocket": worker_raw,
+    "bare trio (floor)": worker_bare_trio,
+}
+ASYNCIO = {
+    "google-genai": worker_genai,
+    "bare websockets-asyncio (floor)": worker_websockets,
+}
+NAMES = list(TRIO) + list(ASYNCIO)
+
+
+def run(server: FastServer, name: str, n: int, seconds: float) -> float:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--worker", name, "--n", str(n), "--seconds", str(seconds),
+         "--port", str(server.port), "--key", server.key, "--ca", str(server.ca)],
+        capture_output=True, text=True, timeout=600,
+    )
+    if proc.returncode != 0:
+        print(proc.stderr[-3000:], file=sys.stderr)
+        return float("nan")
+    cpu = float(json.loads(proc.stdout.strip().splitlines()[-1])["cpu"])
+    print(f"  {name:>31} N={n} client CPU={cpu:.2%} of a core "
+          f"({cpu / n * 1e6:.0f} us/s per session)", flush=True)
+    return cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--n", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=25.0)
+    parser.add_argument("--reps", type=int, default=1)
+    parser.add_argument("--contenders", default=",".join(NAMES))
+    parser.add_argument("--worker", choices=NAMES)
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--key")
+    parser.add_argument("--ca")
+    args = parser.parse_args()
+    if args.worker:
+        import trio
+
+        server = _Endpoint(args.port, args.key, args.ca)
+        if args.worker in TRIO:
+            cpu = trio.run(TRIO[args.worker], server, args.n, args.seconds)
+        else:
+            cpu = asyncio.run(ASYNCIO[args.worker](server, args.n, args.seconds))
+        print(json.dumps({"cpu": cpu}))
+        return
+    if args.quick:
+        args.n, args.seconds = 10, 2.0
+    names = [name.strip() for name in args.contenders.split(",") if name.strip()]
+    if set(names) - set(NAMES):
+        parser.error(f"unknown contenders; choose from {NAMES}")
+    server = FastServer(tls=True, procs=2)
+    cpus: dict[str, list[float]] = {name: [] for name in names}
+    try:
+        for r in range(args.reps):
+            for name in names[r % len(names):] + names[:r % len(names)]:
+                cpus[name].append(run(server, name, args.n, args.seconds))
+    finally:
+        server.close()
+    rows = [{"contender": name, "cpu": median(cpus[name]),
+             "us_per_s_per_session": median(cpus[name]) / args.n * 1e6, "all": cpus[name]}
+            for name in names]
+    by = {row["contender"]: row for row in rows}
+    genai = by.get("google-genai", {}).get("us_per_s_per_session")
+    table = markdown(
+        ["contender", f"client CPU, {args.n} idle sessions", "per session (us CPU per s)",
+         "vs google-genai"],
+        [[row["contender"], f"{row['cpu']:.2%} of a core",
+          f"{row['us_per_s_per_session']:.1f}",
+          f"{genai / row['us_per_s_per_session']:.2f}x"
+          if genai and row["us_per_s_per_session"] else "-"]
+         for row in rows],
+    )
+    header = (f"Idle: {args.n} sessions set up and silent for {args.seconds:g} s (each "
+              f"contender's default keep-alive); TLS; _fast_server.py x 2 processes; client in "
+              f"its own process per run; {args.reps} rep(s), median.")
+    target = "target: CPU per idle session <= google-genai's ('vs google-genai' >= 1x)"
+    write_results("idle", args.quick, header, [table, target], {"results": rows})
+
+
+if __name__ == "__main__":
+    main()
