@@ -64,7 +64,9 @@ class ByteQueue(Generic[T]):
         self._closed = False
         self._error: BaseException | None = None
         self._put_lot = trio.lowlevel.ParkingLot()
-        self._get_lot = trio.lowlevel.ParkingLot()
+        #: tasks waiting in ``get``, oldest first (what a ParkingLot does, without its
+        #: generality: waking the one consumer is the hot path, once per message)
+        self._getters: deque[trio.lowlevel.Task] = deque()
         self._get_streak = 0  # gets since the last one that yielded
 
     # --- state -------------------------------------------------------------------------
@@ -104,8 +106,8 @@ class ByteQueue(Generic[T]):
         oldest first (idempotent)."""
         if reason in self._pausers:
             self._pausers.discard(reason)
-            if not self._pausers and self._get_lot:
-                self._get_lot.unpark_all()
+            if not self._pausers and self._getters:
+                self._wake_getters()
 
     def close(self, error: BaseException | None = None) -> None:
         """No more puts. ``get`` drains what is queued, then raises *error* (idempotent: the
@@ -114,7 +116,7 @@ class ByteQueue(Generic[T]):
             self._closed = True
             self._error = error
         self._put_lot.unpark_all()
-        self._get_lot.unpark_all()
+        self._wake_getters()
 
     def drain(self) -> list[T]:
         """Remove and return everything queued (used to report what was never sent)."""
@@ -134,7 +136,7 @@ class ByteQueue(Generic[T]):
             paused=self.paused,
             closed=self._closed,
             tasks_waiting_put=self._put_lot.statistics().tasks_waiting,
-            tasks_waiting_get=self._get_lot.statistics().tasks_waiting,
+            tasks_waiting_get=len(self._getters),
         )
 
     # --- put / get ---------------------------------------------------------------------
@@ -159,8 +161,8 @@ class ByteQueue(Generic[T]):
     def _append(self, item: T, size: int) -> None:
         self._items.append((item, size))
         self._bytes += size
-        if self._get_lot:
-            self._get_lot.unpark(count=1)
+        if self._getters:
+            trio.lowlevel.reschedule(self._getters.popleft())
 
     def put_nowait(self, item: T, size: int) -> None:
         """Queue *item* now or raise :class:`trio.WouldBlock`."""
@@ -175,8 +177,8 @@ class ByteQueue(Generic[T]):
         out earlier and is being returned, e.g. a message whose write was interrupted)."""
         self._items.appendleft((item, size))
         self._bytes += size
-        if self._get_lot:
-            self._get_lot.unpark(count=1)
+        if self._getters:
+            trio.lowlevel.reschedule(self._getters.popleft())
 
     def push_back(self, item: T, size: int) -> None:
         """Queue *item* now, ignoring the byte bound and a close (what a connection that is
@@ -188,8 +190,8 @@ class ByteQueue(Generic[T]):
         self._bytes -= size
         if self._put_lot:
             self._put_lot.unpark_all()
-        if self._items and self._get_lot and not self._pausers:
-            self._get_lot.unpark(count=1)
+        if self._items and self._getters and not self._pausers:
+            trio.lowlevel.reschedule(self._getters.popleft())
         return item
 
     def get_nowait(self) -> T:
@@ -224,4 +226,19 @@ class ByteQueue(Generic[T]):
             if self._closed and not self._items:
                 self._raise_ended()
             self._get_streak = 0
-            await self._get_lot.park()  # (outside any except block: no exception chain)
+            await self._wait_for_item()  # (outside any except block: no exception chain)
+
+    async def _wait_for_item(self) -> None:
+        task = trio.lowlevel.current_task()
+        getters = self._getters
+        getters.append(task)
+
+        def abort(_: object) -> trio.lowlevel.Abort:
+            getters.remove(task)  # (a woken task is no longer listed: never aborted then)
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
+
+    def _wake_getters(self) -> None:
+        while self._getters:
+            trio.lowlevel.reschedule(self._getters.popleft())

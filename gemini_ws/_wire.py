@@ -825,6 +825,71 @@ def _invalid_frame(exc: _Invalid, frame: Any) -> ProtocolError:
     )
 
 
+def _instance_maker(cls: type) -> Callable[..., Any]:
+    """Build *cls* from checked values as the table decoder does (its defaults, then the given
+    fields, without ``__init__``)."""
+    defaults = {a.name: a.default for a in attrs.fields(cls) if a.default is not attrs.NOTHING}
+    assert "__slots__" not in cls.__dict__ and all(
+        a.init and type(a.default) is not attrs.Factory for a in attrs.fields(cls)
+    ), f"{cls.__name__} cannot be built without __init__"
+
+    def make(**fields: Any) -> Any:
+        obj: Any = _new_object(cls)
+        dct = obj.__dict__
+        dct.update(defaults)
+        dct.update(fields)
+        return obj
+
+    return make
+
+
+_make_blob = _instance_maker(t.Blob)
+_make_part = _instance_maker(t.Part)
+_make_content = _instance_maker(t.Content)
+_make_server_content = _instance_maker(t.ServerContent)
+
+
+def _fast_server_content(value: Any) -> t.ServerContent | None:
+    """A ``serverContent`` that is only a ``modelTurn`` (an optional role and parts that are
+    each plain text or inline data, in camelCase): nearly every message of a reply. Built
+    directly, the same objects the table decoder builds (a test holds them equal), in under
+    half its time; None for anything else, which the table decoder handles (errors too)."""
+    if type(value) is not dict or len(value) != 1:
+        return None
+    turn = value.get("modelTurn")
+    if type(turn) is not dict:
+        return None
+    parts = turn.get("parts")
+    role = turn.get("role")
+    if type(parts) is not list or len(turn) != (1 if role is None else 2):
+        return None
+    if role is not None and type(role) is not str:
+        return None
+    built = []
+    for part in parts:
+        if type(part) is not dict or len(part) != 1:
+            return None
+        text = part.get("text")
+        if type(text) is str:
+            built.append(_make_part(text=text))
+            continue
+        blob = part.get("inlineData")
+        if type(blob) is not dict or len(blob) != 2:
+            return None
+        mime = blob.get("mimeType")
+        data = blob.get("data")
+        if type(mime) is not str or type(data) is not str:
+            return None
+        try:
+            raw = _b64decode_strict(data)
+        except ValueError:
+            return None  # (URL-safe or unpadded base64: the table decoder takes those)
+        built.append(_make_part(inline_data=_make_blob(mime_type=mime, data=raw)))
+    return _make_server_content(  # type: ignore[no-any-return]
+        model_turn=_make_content(parts=tuple(built), role=role)
+    )
+
+
 def decode(frame: bytes | str) -> t.ServerMessage:
     """Decode one server frame (text or binary, UTF-8 JSON) into a typed message.
 
@@ -839,6 +904,10 @@ def decode(frame: bytes | str) -> t.ServerMessage:
     for anything that is not a valid server message.
     """
     obj = _load_object(frame)
+    if len(obj) == 1:
+        fast = _fast_server_content(obj.get("serverContent"))
+        if fast is not None:
+            return fast
     try:
         usage = _usage_of(obj) if len(obj) != 1 else None
         for key, value in obj.items():

@@ -474,3 +474,66 @@ def test_server_messages_round_trip(msg: Any) -> None:
     assert decode(frame) == msg
     assert decode(json.dumps(json.loads(frame), indent=2).encode()) == msg
     assert decode_all(frame) == [msg]
+
+
+# --- the fast path for streaming chunks agrees with the table decoder ----------------------------
+
+_fast_part = st.one_of(
+    st.builds(lambda text: {"text": text}, st.text(max_size=30)),
+    st.builds(
+        lambda mime, data: {"inlineData": {"mimeType": mime, "data": data}},
+        st.sampled_from(["audio/pcm;rate=24000", "image/png", ""]),
+        st.binary(max_size=40).map(lambda b: base64.b64encode(b).decode()),
+    ),
+)
+#: shapes next to the fast one that it must leave to the table decoder (or agree with it on)
+_other_part = st.one_of(
+    st.builds(lambda text: {"text": text, "thought": True}, st.text(max_size=10)),
+    st.just({"inline_data": {"mime_type": "audio/pcm", "data": "AAAA"}}),
+    st.just({"inlineData": {"mimeType": "audio/pcm", "data": "AA-_"}}),  # URL-safe base64
+    st.just({"inlineData": {"mimeType": "audio/pcm", "data": "AA"}}),  # unpadded
+    st.just({"inlineData": {"mimeType": "audio/pcm", "data": "A"}}),  # invalid
+    st.just({"inlineData": {"mimeType": 1, "data": "AAAA"}}),
+    st.just({"text": None}),
+    st.just({"text": 5}),
+    st.just({}),
+    st.just("not an object"),
+)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    parts=st.lists(st.one_of(_fast_part, _fast_part, _other_part), max_size=4),
+    role=st.sampled_from([None, "model", 7]),
+    extra=st.sampled_from([{}, {}, {"turnComplete": True}, {"interrupted": False}]),
+    usage=st.booleans(),
+)
+def test_the_chunk_fast_path_builds_what_the_table_decoder_builds(
+    parts: list[Any], role: Any, extra: dict[str, Any], usage: bool
+) -> None:
+    import gemini_ws._wire as wire
+
+    turn: dict[str, Any] = {"parts": parts}
+    if role is not None:
+        turn["role"] = role
+    message: dict[str, Any] = {"serverContent": {"modelTurn": turn, **extra}}
+    if usage:
+        message["usageMetadata"] = {"totalTokenCount": 3}
+    frame = json.dumps(message, indent=2).encode()
+
+    def table(frame: bytes) -> Any:
+        saved = wire._fast_server_content
+        wire._fast_server_content = lambda value: None
+        try:
+            return wire.decode(frame)
+        except ProtocolError as exc:
+            return ("error", str(exc))
+        finally:
+            wire._fast_server_content = saved
+
+    try:
+        fast: Any = wire.decode(frame)
+    except ProtocolError as exc:
+        fast = ("error", str(exc))
+    assert fast == table(frame)
+    assert type(fast) is type(table(frame))
