@@ -20,7 +20,10 @@ COLOURS = {"gemini_ws": "#2b7bba", "gemini_ws (trio-websocket)": "#7fb3dc",
 
 
 def short(name: str) -> str:
-    return name.replace(" (floor)", "\n(floor)").replace(" (trio-websocket)", "\n(trio-ws)")
+    return {"raw trio-websocket": "raw\ntrio-ws",
+            "gemini_ws (trio-websocket)": "gemini_ws\n(trio-ws)",
+            "google-genai": "google-\ngenai", "bare trio (floor)": "bare trio\n(floor)",
+            "bare websockets-asyncio (floor)": "bare ws\n(floor)"}.get(name, name)
 
 
 def load(name: str) -> dict:  # type: ignore[type-arg]
@@ -67,7 +70,7 @@ def main() -> int:
     ax.set_ylim(bottom=0)
     ax.legend()
     for ax in axes[:2]:
-        ax.tick_params(axis="x", labelsize=7)
+        ax.tick_params(axis="x", labelsize=8)
     fig.tight_layout()
     OUT.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(OUT, dpi=90)
