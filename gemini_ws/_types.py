@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import datetime
 import enum
-from collections.abc import Callable, Iterable, Mapping
+import inspect
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeAlias, TypeVar
 
 import attrs
@@ -793,8 +794,30 @@ class ToolCall:
         *,
         scheduling: Scheduling | str | None = None,
     ) -> ToolResponse:
-        """Build the :class:`ToolResponse` answering every call; see :func:`tool_response`."""
+        """Build the :class:`ToolResponse` answering every call; see :func:`tool_response`.
+        For an ``async def`` function use :meth:`arespond`."""
         return tool_response(self, results, scheduling=scheduling)
+
+    async def arespond(
+        self,
+        results: Mapping[str, Any] | Callable[[FunctionCall], Awaitable[Any] | Any],
+        *,
+        scheduling: Scheduling | str | None = None,
+    ) -> ToolResponse:
+        """:meth:`respond` for functions that may be ``async def``: each call's result is
+        awaited when it is awaitable (the calls run one after the other, in order). Start
+        tasks of your own inside the function to run calls at once."""
+        if isinstance(results, Mapping) or not callable(results):
+            return tool_response(self, results, scheduling=scheduling)
+        values: dict[str, Any] = {}
+        for fc in self.function_calls:
+            if not fc.id:
+                break  # tool_response names the problem
+            value = results(fc)
+            if inspect.isawaitable(value):
+                value = await value
+            values[fc.id] = value
+        return tool_response(self, values, scheduling=scheduling)
 
 
 @validated
@@ -1272,6 +1295,13 @@ def tool_response(
             )
         if callable(results) and not isinstance(results, Mapping):
             value = results(fc)
+            if inspect.isawaitable(value):
+                if inspect.iscoroutine(value):
+                    value.close()  # (never awaited: no RuntimeWarning about it)
+                raise ConfigurationError(
+                    f"the function for {fc.name!r} returned an awaitable; respond() takes a "
+                    "plain function: use `await call.arespond(fn)` for an async one"
+                )
         elif fc.id in results:
             value = results[fc.id]
             used.add(fc.id)

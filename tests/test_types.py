@@ -7,6 +7,7 @@ import json
 
 import attrs
 import pytest
+import trio
 
 from gemini_ws._errors import ConfigurationError
 from gemini_ws._types import (
@@ -270,6 +271,30 @@ def test_tool_response_callable_and_scheduling() -> None:
     ]
     assert all(r.scheduling is Scheduling.WHEN_IDLE for r in resp.function_responses)
     assert [r.id for r in resp.function_responses] == ["function-call-1", "function-call-2"]
+
+
+async def test_arespond_awaits_async_functions_and_respond_refuses_them() -> None:
+    async def run(fc: FunctionCall) -> str:
+        await trio.sleep(0)
+        return f"ran {fc.name}"
+
+    resp = await CALL.arespond(run, scheduling="SILENT")
+    assert [r.response for r in resp.function_responses] == [
+        {"result": "ran get_weather"},
+        {"result": "ran turn_on"},
+    ]
+    assert all(r.scheduling is Scheduling.SILENT for r in resp.function_responses)
+    # a plain function and a mapping work through arespond too
+    assert await CALL.arespond(lambda fc: 1) == CALL.respond(lambda fc: 1)
+    assert await CALL.arespond({"get_weather": 1, "turn_on": 2}) == CALL.respond(
+        {"get_weather": 1, "turn_on": 2}
+    )
+    # respond() with an async function: a clear error, and no "never awaited" warning
+    # (the suite turns warnings into errors)
+    with pytest.raises(ConfigurationError, match="arespond"):
+        CALL.respond(run)
+    with pytest.raises(ConfigurationError, match="no id"):
+        await ToolCall(function_calls=(FunctionCall(name="f"),)).arespond(run)
 
 
 def test_tool_response_refusals() -> None:
