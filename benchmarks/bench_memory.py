@@ -117,18 +117,30 @@ async def idle_gemini_ws(server: FastServer, n: int) -> dict[str, Any]:
         async with client.stream(MODEL, config=config):
             pass
         before = rss_bytes()
-        async with contextlib.AsyncExitStack() as stack:
-            limit = trio.CapacityLimiter(50)
+        limit = trio.CapacityLimiter(50)
+        opened = [0]
+        all_open, done = trio.Event(), trio.Event()
 
-            async def open_one() -> None:
-                async with limit:
-                    await stack.enter_async_context(client.stream(MODEL, config=config))
+        async def hold_one() -> None:  # each stream lives in a task of its own
+            async with limit:
+                cm = client.stream(MODEL, config=config)
+                stream = await cm.__aenter__()
+            try:
+                opened[0] += 1
+                if opened[0] == n:
+                    all_open.set()
+                await done.wait()
+            finally:
+                await cm.__aexit__(None, None, None)
+            del stream
 
-            async with trio.open_nursery() as nursery:
-                for _ in range(n):
-                    nursery.start_soon(open_one)
+        async with trio.open_nursery() as nursery:
+            for _ in range(n):
+                nursery.start_soon(hold_one)
+            await all_open.wait()
             await trio.sleep(1.0)
             after = rss_bytes()
+            done.set()
     return {"rss_before_mib": before / MIB, "rss_after_mib": after / MIB,
             "kib_per_stream": (after - before) / 1024 / n}
 

@@ -432,8 +432,16 @@ class SessionRunner:
 
     async def _receiver(self, conn: LiveConnection, generation: int) -> None:
         conn.attach_reader(True)
+        # One socket read can hold hundreds of messages: the receiver yields after every
+        # YIELD_EVERY it delivered, as the application's receive() does after as many taken,
+        # so a consumer that keeps up keeps the queue short (both sides get the same turns).
+        streak = 0
         try:
             while True:
+                streak += 1
+                if streak > YIELD_EVERY:
+                    streak = 0
+                    await trio.lowlevel.checkpoint()
                 try:
                     frame = await conn.receive()
                 except GeminiWSError as exc:

@@ -271,6 +271,11 @@ class WebSocket:
             if self._closed is not None:
                 await trio.lowlevel.checkpoint()
                 raise WebSocketClosed(self._closed)
+            if self._reading:
+                # the close handshake is reading the answer itself (it started while no
+                # reader was attached): wait for that read instead of racing it for the socket
+                await self._reader_changed.park()
+                continue
             await self._read_once()
 
     async def _read_once(self) -> None:

@@ -242,3 +242,40 @@ async def test_client_must_be_entered_and_once() -> None:
     with pytest.raises(ConfigurationError):
         async with client:
             pass
+
+
+async def test_a_reader_that_attaches_while_the_close_reads_waits_for_it(
+    nursery: trio.Nursery,
+) -> None:
+    """The close handshake reads the answer itself when no reader is attached; a receiver that
+    starts meanwhile (a stream closed just as a handover's new connection got its tasks) waits
+    for that read instead of racing it for the socket (which was a BusyResourceError)."""
+    from gemini_ws._websocket import WebSocket, WebSocketClosed
+
+    async def slow_close_handler(request: trio_websocket.WebSocketRequest) -> None:
+        ws = await request.accept()
+        with pytest.raises(trio_websocket.ConnectionClosed):
+            while True:
+                await ws.get_message()
+
+    port = free_port()
+    await nursery.start(trio_websocket.serve_websocket, slow_close_handler, "127.0.0.1", port,
+                        None)
+    endpoint = Endpoint(secure=False, host="127.0.0.1", port=port, resource="/")
+    with trio.fail_after(5):
+        ws = await WebSocket.connect(endpoint, headers=[], ssl_context=None,
+                                     max_message_size=2**20)
+        results: list[object] = []
+
+        async def close() -> None:
+            results.append(await ws.aclose(1000, bound=3))
+
+        async with trio.open_nursery() as tasks:
+            tasks.start_soon(close)
+            while not ws._reading:  # the close is waiting for the answer itself
+                await trio.sleep(0)
+            ws.reader_attached = True
+            with pytest.raises(WebSocketClosed):
+                await ws.receive()
+            ws.reader_attached = False
+    assert results == [True]  # the server's answer was read, by one task
