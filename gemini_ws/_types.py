@@ -27,6 +27,7 @@ Conventions:
 from __future__ import annotations
 
 import datetime
+import difflib
 import enum
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -1010,7 +1011,18 @@ def _modalities(value: Any) -> tuple[Modality, ...]:
             raise ConfigurationError(
                 f"response_modalities: expected modality names such as 'AUDIO', got {item!r:.80}"
             )
-        out.append(Modality(item.upper()))
+        modality = Modality(item.upper())
+        if not modality.is_known:
+            # (a value the service may add later goes through LiveConfig's escape hatch; a
+            # typo here would only come back as the server's 1007, without the field's name)
+            names = [m.value for m in Modality if m is not Modality.MODALITY_UNSPECIFIED]
+            close = difflib.get_close_matches(item.upper(), names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigurationError(
+                f"response_modalities: unknown modality {item!r:.40} (known: "
+                f"{', '.join(names)}){hint}"
+            )
+        out.append(modality)
     return tuple(out)
 
 

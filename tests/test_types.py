@@ -395,6 +395,8 @@ def test_live_config_evolve() -> None:
         ({"media_resolution": 3}, "media_resolution"),
         ({"response_modalities": [1]}, "response_modalities"),
         ({"response_modalities": {"AUDIO": 1}}, "response_modalities"),
+        ({"response_modalities": ["TXT"]}, "unknown modality 'TXT' (known: TEXT, AUDIO"),
+        ({"response_modalities": ["TXT"]}, "did you mean 'TEXT'?"),
         ({"speech_config": "Kore"}, "speech_config"),
         ({"speech_config": {"voice_nme": "Kore"}}, "voice_nme"),
         (
