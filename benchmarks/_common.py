@@ -3,6 +3,8 @@ CPU and RSS readings, percentiles and the results writer. Nothing here asserts o
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import base64
 import json
 import os
@@ -43,6 +45,7 @@ class FastServer:
 
     def __init__(self, *, tls: bool = True, procs: int = 1) -> None:
         cmd = [sys.executable, str(HERE / "_fast_server.py"), "--procs", str(procs)]
+        self.proc: subprocess.Popen[str] | None
         if tls:
             cmd.append("--tls")
         self.proc, info = spawn(cmd)
@@ -54,6 +57,16 @@ class FastServer:
         scheme = "wss" if tls else "ws"
         self.url = f"{scheme}://127.0.0.1:{self.port}"
 
+    @classmethod
+    def attach(cls, port: int, key: str, ca: str | None) -> FastServer:
+        """The server a driver started, as its worker processes see it (from the options
+        :func:`run_worker` passes): a worker neither owns nor stops it."""
+        self = cls.__new__(cls)
+        self.proc = None
+        self.port, self.key, self.ca, self.tls, self.pids = port, key, ca, True, []
+        self.url = f"wss://127.0.0.1:{port}"
+        return self
+
     def ssl_context(self) -> ssl.SSLContext | None:
         if self.ca is None:
             return None
@@ -64,9 +77,71 @@ class FastServer:
         return sum(proc_cpu(pid) for pid in self.pids)
 
     def close(self) -> None:
-        assert self.proc.stdin is not None
+        assert self.proc is not None and self.proc.stdin is not None
         self.proc.stdin.close()
         self.proc.wait(20)
+
+
+# -- drivers and their worker processes (a fresh process per run: its CPU is one contender's) --
+
+
+class WorkerFailed(Exception):
+    """A worker process exited with an error (its stderr was printed); the message is the
+    last line of it."""
+
+
+def add_worker_arguments(parser: argparse.ArgumentParser, names: list[str] | None) -> None:
+    """The options :func:`run_worker` passes to a worker process."""
+    parser.add_argument("--worker", choices=names)
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--key")
+    parser.add_argument("--ca")
+
+
+def worker_server(args: argparse.Namespace) -> FastServer:
+    """In a worker process: the driver's server, from the options it was given."""
+    return FastServer.attach(args.port, args.key, args.ca)
+
+
+def run_worker(script: str, worker: str, server: FastServer, *options: str,
+               timeout: float = 600) -> dict[str, Any]:
+    """Run *script* as the worker process of *worker* against *server*, with *options*; the
+    JSON object it printed last. Raises :class:`WorkerFailed` when it failed."""
+    proc = subprocess.run(
+        [sys.executable, script, "--worker", worker, *options,
+         "--port", str(server.port), "--key", server.key, "--ca", str(server.ca)],
+        capture_output=True, text=True, timeout=timeout,
+    )
+    if proc.returncode != 0:
+        print(proc.stderr[-3000:], file=sys.stderr)
+        raise WorkerFailed((proc.stderr.strip().splitlines() or [""])[-1])
+    out: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out
+
+
+def run_contender(trio_workers: dict[str, Any], asyncio_workers: dict[str, Any], name: str,
+                  *args: Any) -> Any:
+    """Run contender *name*'s worker function under its own event loop."""
+    if name in trio_workers:
+        import trio
+
+        return trio.run(trio_workers[name], *args)
+    return asyncio.run(asyncio_workers[name](*args))
+
+
+def pick_contenders(parser: argparse.ArgumentParser, spec: str, names: list[str]) -> list[str]:
+    """The contenders a comma-separated ``--contenders`` option names (all known ones)."""
+    picked = [name.strip() for name in spec.split(",") if name.strip()]
+    unknown = sorted(set(picked) - set(names))
+    if unknown:
+        parser.error(f"unknown contenders {unknown}; choose from {names}")
+    return picked
+
+
+def rotated(names: list[str], r: int) -> list[str]:
+    """*names* in round *r*'s order: who goes first rotates from round to round."""
+    k = r % len(names)
+    return names[k:] + names[:k]
 
 
 def proc_cpu(pid: int) -> float:

@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import subprocess
-import sys
 import time
 from typing import Any
 
@@ -25,18 +23,19 @@ from _common import (
     MODEL,
     PATH,
     FastServer,
+    WorkerFailed,
+    add_worker_arguments,
     genai_client,
     markdown,
     median,
+    pick_contenders,
+    rotated,
+    run_contender,
+    run_worker,
     self_cpu,
+    worker_server,
     write_results,
 )
-
-
-class _Endpoint(FastServer):
-    def __init__(self, port: int, key: str, ca: str) -> None:  # no process of our own
-        self.port, self.key, self.ca, self.tls, self.pids = port, key, ca, True, []
-        self.url = f"wss://127.0.0.1:{port}"
 
 
 async def trio_idle(server: FastServer, n: int, seconds: float, open_one: Any) -> float:
@@ -156,15 +155,11 @@ NAMES = list(TRIO) + list(ASYNCIO)
 
 
 def run(server: FastServer, name: str, n: int, seconds: float) -> float:
-    proc = subprocess.run(
-        [sys.executable, __file__, "--worker", name, "--n", str(n), "--seconds", str(seconds),
-         "--port", str(server.port), "--key", server.key, "--ca", str(server.ca)],
-        capture_output=True, text=True, timeout=600,
-    )
-    if proc.returncode != 0:
-        print(proc.stderr[-3000:], file=sys.stderr)
+    try:
+        out = run_worker(__file__, name, server, "--n", str(n), "--seconds", str(seconds))
+    except WorkerFailed:
         return float("nan")
-    cpu = float(json.loads(proc.stdout.strip().splitlines()[-1])["cpu"])
+    cpu = float(out["cpu"])
     print(f"  {name:>31} N={n} client CPU={cpu:.2%} of a core "
           f"({cpu / n * 1e6:.0f} us/s per session)", flush=True)
     return cpu
@@ -177,31 +172,21 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=25.0)
     parser.add_argument("--reps", type=int, default=1)
     parser.add_argument("--contenders", default=",".join(NAMES))
-    parser.add_argument("--worker", choices=NAMES)
-    parser.add_argument("--port", type=int)
-    parser.add_argument("--key")
-    parser.add_argument("--ca")
+    add_worker_arguments(parser, NAMES)
     args = parser.parse_args()
     if args.worker:
-        import trio
-
-        server = _Endpoint(args.port, args.key, args.ca)
-        if args.worker in TRIO:
-            cpu = trio.run(TRIO[args.worker], server, args.n, args.seconds)
-        else:
-            cpu = asyncio.run(ASYNCIO[args.worker](server, args.n, args.seconds))
+        cpu = run_contender(TRIO, ASYNCIO, args.worker, worker_server(args), args.n,
+                            args.seconds)
         print(json.dumps({"cpu": cpu}))
         return
     if args.quick:
         args.n, args.seconds = 10, 2.0
-    names = [name.strip() for name in args.contenders.split(",") if name.strip()]
-    if set(names) - set(NAMES):
-        parser.error(f"unknown contenders; choose from {NAMES}")
+    names = pick_contenders(parser, args.contenders, NAMES)
     server = FastServer(tls=True, procs=2)
     cpus: dict[str, list[float]] = {name: [] for name in names}
     try:
         for r in range(args.reps):
-            for name in names[r % len(names):] + names[:r % len(names)]:
+            for name in rotated(names, r):
                 cpus[name].append(run(server, name, args.n, args.seconds))
     finally:
         server.close()

@@ -21,21 +21,25 @@ import argparse
 import asyncio
 import contextlib
 import json
-import subprocess
-import sys
 import time
 from typing import Any
 
-from _common import MODEL, FastServer, genai_client, markdown, median, rss_bytes, write_results
+from _common import (
+    MODEL,
+    FastServer,
+    WorkerFailed,
+    add_worker_arguments,
+    genai_client,
+    markdown,
+    median,
+    rss_bytes,
+    run_worker,
+    worker_server,
+    write_results,
+)
 
 MIB = 1024 * 1024
 CHUNK = 1920
-
-
-class _Endpoint(FastServer):
-    def __init__(self, port: int, key: str, ca: str) -> None:  # no process of our own
-        self.port, self.key, self.ca, self.tls, self.pids = port, key, ca, True, []
-        self.url = f"wss://127.0.0.1:{port}"
 
 
 def _sampler(total: int) -> tuple[list[tuple[int, int]], Any]:
@@ -169,7 +173,7 @@ async def idle_genai(server: FastServer, n: int) -> dict[str, Any]:
 
 
 def worker_main(args: argparse.Namespace) -> None:
-    server = _Endpoint(args.port, args.key, args.ca)
+    server = worker_server(args)
     kind, name = args.worker.split(":")
     if name == "gemini_ws":
         import trio
@@ -183,15 +187,10 @@ def worker_main(args: argparse.Namespace) -> None:
 
 
 def run(server: FastServer, worker: str, amount: int) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, __file__, "--worker", worker, "--amount", str(amount),
-         "--port", str(server.port), "--key", server.key, "--ca", str(server.ca)],
-        capture_output=True, text=True, timeout=1200,
-    )
-    if proc.returncode != 0:
-        print(proc.stderr[-3000:], file=sys.stderr)
-        raise SystemExit(f"{worker} failed")
-    out: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    try:
+        out = run_worker(__file__, worker, server, "--amount", str(amount), timeout=1200)
+    except WorkerFailed:
+        raise SystemExit(f"{worker} failed") from None
     shown = {k: round(v, 2) for k, v in out.items() if isinstance(v, float)}
     print(f"  {worker}: {shown}", flush=True)
     return out
@@ -204,11 +203,8 @@ def main() -> None:
     parser.add_argument("--genai-gib", type=float, default=1.0)
     parser.add_argument("--idle", type=int, default=1000)
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--worker")
     parser.add_argument("--amount", type=int)
-    parser.add_argument("--port", type=int)
-    parser.add_argument("--key")
-    parser.add_argument("--ca")
+    add_worker_arguments(parser, None)  # (--worker is "stream:NAME" or "idle:NAME")
     args = parser.parse_args()
     if args.worker:
         worker_main(args)

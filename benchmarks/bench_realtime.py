@@ -30,8 +30,6 @@ import argparse
 import asyncio
 import functools
 import json
-import subprocess
-import sys
 import time
 from typing import Any
 
@@ -41,12 +39,19 @@ from _common import (
     MODEL,
     PATH,
     FastServer,
+    WorkerFailed,
+    add_worker_arguments,
     genai_client,
     markdown,
     median,
     pcm_stamp,
     pct,
+    pick_contenders,
+    rotated,
+    run_contender,
+    run_worker,
     self_cpu,
+    worker_server,
     write_results,
 )
 
@@ -68,22 +73,59 @@ LIMIT_MS = 50.0
 # -- workers (one process per run) ----------------------------------------------------------------
 
 
+async def _trio_sessions(n: int, seconds: float, session: Any) -> dict[str, Any]:
+    """Run ``session(i, lats, arrived, ready)`` for i < n at once: each calls ``arrived()``
+    once set up, waits for *ready* (all set up), then streams, appending delivery latencies to
+    *lats*. Client CPU is read from *ready* to the end."""
+    import trio
+
+    lats: list[float] = []
+    counter = [0]
+    ready = trio.Event()
+
+    def arrived() -> None:
+        counter[0] += 1
+        if counter[0] == n:
+            ready.set()
+
+    async with trio.open_nursery() as nursery:
+        for i in range(n):
+            nursery.start_soon(session, i, lats, arrived, ready)
+        await ready.wait()
+        c0, t0 = self_cpu(), time.perf_counter()
+    wall = time.perf_counter() - t0
+    return {"lats": lats, "cpu": (self_cpu() - c0) / wall, "wall": wall}
+
+
+async def _asyncio_sessions(n: int, session: Any) -> dict[str, Any]:
+    """:func:`_trio_sessions` on asyncio."""
+    lats: list[float] = []
+    counter = [0]
+    ready = asyncio.Event()
+
+    def arrived() -> None:
+        counter[0] += 1
+        if counter[0] == n:
+            ready.set()
+
+    tasks = [asyncio.ensure_future(session(i, lats, arrived, ready)) for i in range(n)]
+    await ready.wait()
+    c0, t0 = self_cpu(), time.perf_counter()
+    await asyncio.gather(*tasks)
+    wall = time.perf_counter() - t0
+    return {"lats": lats, "cpu": (self_cpu() - c0) / wall, "wall": wall}
+
+
 async def worker_gemini_ws(server: FastServer, n: int, seconds: float,
                            transport: str | None = None) -> dict[str, Any]:
     import trio
 
     from gemini_ws import Client, LiveConfig, ServerContent
 
-    lats: list[float] = []
-    ready = trio.Event()
-    counter = [0]
-    cpu: list[float] = []
-
-    async def session(client: Client, i: int) -> None:
+    async def session(client: Client, i: int, lats: list[float], arrived: Any,
+                      ready: Any) -> None:
         async with client.stream(MODEL, config=LiveConfig(response_modalities=["AUDIO"])) as s:
-            counter[0] += 1
-            if counter[0] == n:
-                ready.set()
+            arrived()
             await ready.wait()
             await trio.sleep(i * PERIOD / n)
             await s.send_text(audio_request(seconds))
@@ -104,32 +146,19 @@ async def worker_gemini_ws(server: FastServer, n: int, seconds: float,
 
     async with Client(api_key=server.key, base_url=server.url,
                       ssl_context=server.ssl_context(), transport=transport) as client:
-        async with trio.open_nursery() as nursery:
-            for i in range(n):
-                nursery.start_soon(session, client, i)
-            await ready.wait()
-            cpu.append(self_cpu())
-            t0 = time.perf_counter()
-        wall = time.perf_counter() - t0
-        cpu.append(self_cpu())
-    return {"lats": lats, "cpu": (cpu[1] - cpu[0]) / wall, "wall": wall}
+        return await _trio_sessions(n, seconds, functools.partial(session, client))
 
 
 async def worker_genai(server: FastServer, n: int, seconds: float) -> dict[str, Any]:
     from google.genai import types
 
-    lats: list[float] = []
-    ready = asyncio.Event()
-    counter = [0]
     client = genai_client(server)
     config = types.LiveConnectConfig(response_modalities=[types.Modality.AUDIO])
     blob = types.Blob(data=UPLOAD, mime_type="audio/pcm;rate=16000")
 
-    async def session(i: int) -> None:
+    async def session(i: int, lats: list[float], arrived: Any, ready: Any) -> None:
         async with client.aio.live.connect(model=MODEL, config=config) as s:
-            counter[0] += 1
-            if counter[0] == n:
-                ready.set()
+            arrived()
             await ready.wait()
             await asyncio.sleep(i * PERIOD / n)
             await s.send_client_content(
@@ -154,34 +183,7 @@ async def worker_genai(server: FastServer, n: int, seconds: float) -> dict[str, 
                                 (time.monotonic_ns() - pcm_stamp(part.inline_data.data)) / 1e6)
             await up
 
-    tasks = [asyncio.ensure_future(session(i)) for i in range(n)]
-    await ready.wait()
-    c0, t0 = self_cpu(), time.perf_counter()
-    await asyncio.gather(*tasks)
-    wall = time.perf_counter() - t0
-    return {"lats": lats, "cpu": (self_cpu() - c0) / wall, "wall": wall}
-
-
-async def _trio_sessions(n: int, seconds: float, session: Any) -> dict[str, Any]:
-    """Run *session(i, lats, ready)* n times at once; CPU from all set up to the end."""
-    import trio
-
-    lats: list[float] = []
-    counter = [0]
-    ready = trio.Event()
-
-    def arrived() -> None:
-        counter[0] += 1
-        if counter[0] == n:
-            ready.set()
-
-    async with trio.open_nursery() as nursery:
-        for i in range(n):
-            nursery.start_soon(session, i, lats, arrived, ready)
-        await ready.wait()
-        c0, t0 = self_cpu(), time.perf_counter()
-    wall = time.perf_counter() - t0
-    return {"lats": lats, "cpu": (self_cpu() - c0) / wall, "wall": wall}
+    return await _asyncio_sessions(n, session)
 
 
 def _audio_stamp(payload: bytes) -> int | None:
@@ -273,15 +275,9 @@ async def worker_websockets_asyncio(server: FastServer, n: int,
                                     seconds: float) -> dict[str, Any]:
     from _floors import SETUP_AUDIO, audio_message, user_turn, websockets_asyncio
 
-    lats: list[float] = []
-    ready = asyncio.Event()
-    counter = [0]
-
-    async def session(i: int) -> None:
+    async def session(i: int, lats: list[float], arrived: Any, ready: Any) -> None:
         ws = await websockets_asyncio(server, SETUP_AUDIO)
-        counter[0] += 1
-        if counter[0] == n:
-            ready.set()
+        arrived()
         await ready.wait()
         await asyncio.sleep(i * PERIOD / n)
         await ws.send(user_turn(audio_request(seconds)).decode())
@@ -303,12 +299,7 @@ async def worker_websockets_asyncio(server: FastServer, n: int,
         await up
         await ws.close()
 
-    tasks = [asyncio.ensure_future(session(i)) for i in range(n)]
-    await ready.wait()
-    c0, t0 = self_cpu(), time.perf_counter()
-    await asyncio.gather(*tasks)
-    wall = time.perf_counter() - t0
-    return {"lats": lats, "cpu": (self_cpu() - c0) / wall, "wall": wall}
+    return await _asyncio_sessions(n, session)
 
 
 TRIO_WORKERS: dict[str, Any] = {
@@ -325,21 +316,10 @@ ASYNCIO_WORKERS: dict[str, Any] = {
 NAMES = list(TRIO_WORKERS) + list(ASYNCIO_WORKERS)
 
 
-class _Endpoint(FastServer):
-    def __init__(self, port: int, key: str, ca: str) -> None:  # no process of our own
-        self.port, self.key, self.ca, self.tls, self.pids = port, key, ca, True, []
-        self.url = f"wss://127.0.0.1:{port}"
-
-
 def worker_main(args: argparse.Namespace) -> None:
-    server = _Endpoint(args.port, args.key, args.ca)
     set_period(args.period_ms)
-    if args.worker in TRIO_WORKERS:
-        import trio
-
-        out = trio.run(TRIO_WORKERS[args.worker], server, args.n, args.seconds)
-    else:
-        out = asyncio.run(ASYNCIO_WORKERS[args.worker](server, args.n, args.seconds))
+    out = run_contender(TRIO_WORKERS, ASYNCIO_WORKERS, args.worker, worker_server(args), args.n,
+                        args.seconds)
     lats = out.pop("lats")
     expected = args.n * round(args.seconds / PERIOD)
     out.update(received=len(lats), expected=expected, p50=pct(lats, 0.5), p99=pct(lats, 0.99),
@@ -354,17 +334,12 @@ def run(server: FastServer, name: str, n: int, seconds: float,
         quiet: bool = False) -> dict[str, Any]:
     s0 = server.cpu_seconds()
     t0 = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, __file__, "--worker", name, "--n", str(n), "--seconds", str(seconds),
-         "--port", str(server.port), "--key", server.key, "--ca", str(server.ca),
-         "--period-ms", f"{PERIOD * 1000:g}"],
-        capture_output=True, text=True, timeout=300,
-    )
-    if proc.returncode != 0:
-        print(proc.stderr[-3000:], file=sys.stderr)
-        return {"n": n, "ok": False, "error": proc.stderr.strip().splitlines()[-1:],
-                "p99": float("inf"), "cpu": float("nan")}
-    out: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    try:
+        out = run_worker(__file__, name, server, "--n", str(n), "--seconds", str(seconds),
+                         "--period-ms", f"{PERIOD * 1000:g}", timeout=300)
+    except WorkerFailed as exc:
+        return {"n": n, "ok": False, "error": [str(exc)], "p99": float("inf"),
+                "cpu": float("nan")}
     out["server_cpu"] = (server.cpu_seconds() - s0) / (time.perf_counter() - t0)
     out["n"] = n
     out["ok"] = out["p99"] <= LIMIT_MS and out["received"] >= 0.99 * out["expected"]
@@ -392,11 +367,8 @@ def main() -> None:
                         help="audio chunk length, both ways")
     parser.add_argument("--contenders", default=",".join(NAMES),
                         help="comma-separated, from: " + ", ".join(NAMES))
-    parser.add_argument("--worker", choices=NAMES)
     parser.add_argument("--n", type=int)
-    parser.add_argument("--port", type=int)
-    parser.add_argument("--key")
-    parser.add_argument("--ca")
+    add_worker_arguments(parser, NAMES)
     args = parser.parse_args()
     if args.worker:
         worker_main(args)
@@ -404,10 +376,7 @@ def main() -> None:
     set_period(args.period_ms)
     if args.quick:
         args.seconds, args.start, args.max, args.cpu_n, args.reps = 1.0, 5, 8, 5, 1
-    names = [name.strip() for name in args.contenders.split(",") if name.strip()]
-    unknown = sorted(set(names) - set(NAMES))
-    if unknown:
-        parser.error(f"unknown contenders {unknown}; choose from {NAMES}")
+    names = pick_contenders(parser, args.contenders, NAMES)
     server = FastServer(tls=True, procs=args.server_procs)
     ladder: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
     cpu_runs: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
@@ -416,14 +385,13 @@ def main() -> None:
             run(server, name, 2, 0.5, quiet=True)
         print(f"CPU per session at N={args.cpu_n}:")
         for r in range(args.reps):
-            order = names[r % len(names):] + names[:r % len(names)]  # rotate who goes first
-            for name in order:
+            for name in rotated(names, r):
                 cpu_runs[name].append(run(server, name, args.cpu_n, args.seconds))
         print("ladder:")
         alive = list(names)
         n, step = args.start, 0
         while alive and n <= args.max:
-            for name in alive[step % len(alive):] + alive[:step % len(alive)]:
+            for name in rotated(alive, step):
                 ladder[name].append(run(server, name, n, args.seconds))
             alive = [name for name in alive if ladder[name][-1]["ok"]]
             n, step = int(n * 1.5), step + 1

@@ -43,6 +43,7 @@ from _common import (
     markdown,
     median,
     pct,
+    rotated,
     self_cpu,
     spawn,
     text_stamp,
@@ -243,8 +244,7 @@ def main() -> None:
         for name in names:  # warm-up: imports, TLS session setup, code paths
             run(name, server, ["chunks 50"])
         for r in range(args.rounds):
-            order = names[r % len(names):] + names[:r % len(names)]  # rotate who goes first
-            for name in order:
+            for name in rotated(names, r):
                 (times, lats), cc, sc, _, cpu = run(name, server, bulk)
                 rates[name].append(args.turns * args.chunks / sum(times))
                 us_per_chunk[name].append(cpu / (args.turns * args.chunks) * 1e6)

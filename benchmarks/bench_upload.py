@@ -13,10 +13,7 @@ Results: benchmarks/results/upload.json and .md.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import subprocess
-import sys
 import time
 from typing import Any
 
@@ -24,20 +21,21 @@ from _common import (
     MODEL,
     PATH,
     FastServer,
+    WorkerFailed,
+    add_worker_arguments,
     genai_client,
     markdown,
     median,
+    pick_contenders,
+    rotated,
+    run_contender,
+    run_worker,
     self_cpu,
+    worker_server,
     write_results,
 )
 
 PCM = bytes(640)  # 20 ms of 16 kHz 16-bit mono
-
-
-class _Endpoint(FastServer):
-    def __init__(self, port: int, key: str, ca: str) -> None:  # no process of our own
-        self.port, self.key, self.ca, self.tls, self.pids = port, key, ca, True, []
-        self.url = f"wss://127.0.0.1:{port}"
 
 
 def _measure(c0: float, t0: float, chunks: int) -> dict[str, float]:
@@ -141,15 +139,10 @@ NAMES = list(TRIO) + list(ASYNCIO)
 
 
 def run(server: FastServer, name: str, chunks: int) -> dict[str, float]:
-    proc = subprocess.run(
-        [sys.executable, __file__, "--worker", name, "--chunks", str(chunks),
-         "--port", str(server.port), "--key", server.key, "--ca", str(server.ca)],
-        capture_output=True, text=True, timeout=600,
-    )
-    if proc.returncode != 0:
-        print(proc.stderr[-3000:], file=sys.stderr)
+    try:
+        out = run_worker(__file__, name, server, "--chunks", str(chunks))
+    except WorkerFailed:
         return {"cpu_us_per_chunk": float("nan"), "chunks_per_s": float("nan")}
-    out: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
     print(f"  {name:>31} {out['cpu_us_per_chunk']:6.1f} us CPU/chunk "
           f"{out['chunks_per_s']:9,.0f} chunks/s", flush=True)
     return out
@@ -161,31 +154,20 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--contenders", default=",".join(NAMES))
-    parser.add_argument("--worker", choices=NAMES)
-    parser.add_argument("--port", type=int)
-    parser.add_argument("--key")
-    parser.add_argument("--ca")
+    add_worker_arguments(parser, NAMES)
     args = parser.parse_args()
     if args.worker:
-        import trio
-
-        server = _Endpoint(args.port, args.key, args.ca)
-        if args.worker in TRIO:
-            out = trio.run(TRIO[args.worker], server, args.chunks)
-        else:
-            out = asyncio.run(ASYNCIO[args.worker](server, args.chunks))
-        print(json.dumps(out))
+        print(json.dumps(run_contender(TRIO, ASYNCIO, args.worker, worker_server(args),
+                                       args.chunks)))
         return
     if args.quick:
         args.chunks, args.rounds = 1000, 1
-    names = [name.strip() for name in args.contenders.split(",") if name.strip()]
-    if set(names) - set(NAMES):
-        parser.error(f"unknown contenders; choose from {NAMES}")
+    names = pick_contenders(parser, args.contenders, NAMES)
     server = FastServer(tls=True)
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     try:
         for r in range(args.rounds):
-            for name in names[r % len(names):] + names[:r % len(names)]:
+            for name in rotated(names, r):
                 runs[name].append(run(server, name, args.chunks))
     finally:
         server.close()
