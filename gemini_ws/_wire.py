@@ -319,6 +319,20 @@ def _strip_optional(tp: Any) -> Any:
     return tp
 
 
+def _field_defaults(cls: type) -> dict[str, Any]:
+    """The default of every attrs field of *cls* that has one."""
+    return {a.name: a.default for a in attrs.fields(cls) if a.default is not attrs.NOTHING}
+
+
+def _buildable_without_init(cls: type) -> bool:
+    """Whether a decoder may build *cls* by filling its instance dict (its defaults, then
+    the checked values) instead of calling ``__init__``: no slots, no factory defaults, every
+    field set through ``__init__``."""
+    return "__slots__" not in cls.__dict__ and all(
+        a.init and type(a.default) is not attrs.Factory for a in attrs.fields(cls)
+    )
+
+
 class _Structurer:
     """Builds and caches the structure function of each type, for one mode.
 
@@ -482,12 +496,8 @@ class _Structurer:
         hints = typing.get_type_hints(cls)
         wrapped = _WRAPPED.get(cls, {})
         fields = attrs.fields(cls)
-        defaults = {a.name: a.default for a in fields if a.default is not attrs.NOTHING}
-        fast = (
-            not config
-            and "__slots__" not in cls.__dict__
-            and all(a.init and type(a.default) is not attrs.Factory for a in fields)
-        )
+        defaults = _field_defaults(cls)
+        fast = not config and _buildable_without_init(cls)
         for a in fields:
             if not a.init:
                 continue
@@ -828,10 +838,8 @@ def _invalid_frame(exc: _Invalid, frame: Any) -> ProtocolError:
 def _instance_maker(cls: type) -> Callable[..., Any]:
     """Build *cls* from checked values as the table decoder does (its defaults, then the given
     fields, without ``__init__``)."""
-    defaults = {a.name: a.default for a in attrs.fields(cls) if a.default is not attrs.NOTHING}
-    assert "__slots__" not in cls.__dict__ and all(
-        a.init and type(a.default) is not attrs.Factory for a in attrs.fields(cls)
-    ), f"{cls.__name__} cannot be built without __init__"
+    defaults = _field_defaults(cls)
+    assert _buildable_without_init(cls), f"{cls.__name__} cannot be built without __init__"
 
     def make(**fields: Any) -> Any:
         obj: Any = _new_object(cls)
