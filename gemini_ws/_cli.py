@@ -6,9 +6,11 @@ Subcommands:
   pause/resume, cancel) and ends with a statistics table;
 - ``chat``: an interactive chat that streams replies; Ctrl-C cancels the reply in progress;
 - ``say TEXT --out reply.wav``: one spoken reply written as a WAV file;
+- ``talk IN.wav --out reply.wav``: a WAV file streamed as realtime audio at real-time pace, both
+  transcriptions printed as they arrive, the spoken reply written as a WAV file;
 - ``fake-server``: the built-in fake Live server, standalone.
 
-``demo``, ``chat`` and ``say`` run against the built-in fake Live server (in this process, no key
+``demo``, ``chat``, ``say`` and ``talk`` run against the built-in fake Live server (in this process, no key
 needed) unless ``--live`` is given, which uses the real Gemini Live API with the key from
 ``GEMINI_API_KEY`` (or ``GOOGLE_API_KEY``); ``--base-url`` points them at another server.
 
@@ -36,6 +38,7 @@ from typing import Any, NoReturn, TextIO
 
 import trio
 
+from . import audio
 from ._client import Client
 from ._errors import GeminiWSError, SetupRejectedError, leaves
 from ._stream import LiveStream, SessionResumed, StreamStatistics
@@ -132,6 +135,7 @@ class _UI:
     def prompt(self, text: str) -> None:
         """Show an input prompt on stderr when a person types on a terminal."""
         if _isatty(sys.stdin) and self._progress_enabled:
+            self.clear_progress()  # not "connecting...you>"
             self._err.write(text)
             self._err.flush()
 
@@ -307,6 +311,24 @@ class _ChunkClock:
         self._last = now
 
 
+class _ReplyTiming:
+    """Time to the first chunk of a reply and to its end, from when the prompt was sent."""
+
+    def __init__(self) -> None:
+        self.sent = trio.current_time()
+        self.first: float | None = None
+
+    def chunk(self) -> None:
+        if self.first is None:
+            self.first = trio.current_time()
+
+    def summary(self) -> str:
+        total = trio.current_time() - self.sent
+        if self.first is None:
+            return f"[no reply content; the turn ended after {_ms(total)}]"
+        return f"[first chunk after {_ms(self.first - self.sent)}, whole reply {_ms(total)}]"
+
+
 # --- demo -------------------------------------------------------------------------------------
 
 _DEMO_TOOLS = [
@@ -410,20 +432,20 @@ async def _run_demo(args: argparse.Namespace, ui: _UI) -> int:
             ui.line("\n1. A reply, printed chunk by chunk as it streams in")
             prompt = "Hello! What can you do?"
             ui.line(f"you: {prompt}")
-            await s.send_realtime_text(prompt)
+            await s.send_text(prompt)
             await _stream_turn(s, ui, audio, clock)
 
             ui.line("\n2. A tool call, answered by a local function")
             prompt = "What time is it? call get_time"
             ui.line(f"you: {prompt}")
-            await s.send_realtime_text(prompt)
+            await s.send_text(prompt)
             await _stream_turn(s, ui, audio, clock, tools={"get_time": _get_time})
 
             ui.line("\n3. Pause and resume: nothing is lost or reordered")
             prompt = "Tell me a short fact about the sea."
             ui.line(f"you: {prompt}")
             await s.pause("receive")
-            await s.send_realtime_text(prompt)
+            await s.send_text(prompt)
             ui.progress(f"receiving paused for {pause_for:.1f} s...")
             await trio.sleep(pause_for)
             held = s.statistics()
@@ -441,10 +463,10 @@ async def _run_demo(args: argparse.Namespace, ui: _UI) -> int:
             ui.line("\n5. Cancel in the middle of a reply")
             prompt = "Count slowly from one to twenty."
             ui.line(f"you: {prompt}")
-            await s.send_realtime_text(prompt)
+            await s.send_text(prompt)
             mid_reply = await _wait_first_text(s, ui, audio)
             await s.pause("send")  # hold the follow-up so that it is still queued at cancel()
-            await s.send_realtime_text("And then from twenty back to one.")
+            await s.send_text("And then from twenty back to one.")
             unsent = await s.cancel()
             ui.end_line()
             ui.line(
@@ -453,7 +475,8 @@ async def _run_demo(args: argparse.Namespace, ui: _UI) -> int:
                 "sent]"
             )
             stats = s.statistics()
-    _print_table(ui, stats, clock, where)
+    fake = getattr(args, "fake_server", None)
+    _print_table(ui, stats, clock, where, fake.model.chunk_interval if fake is not None else None)
     return EXIT_OK
 
 
@@ -482,17 +505,30 @@ async def _demo_go_away(
             break
     prompt = "Do you still remember what I asked first?"
     ui.line(f"you: {prompt}")
-    await s.send_realtime_text(prompt)
+    await s.send_text(prompt)
     await _stream_turn(s, ui, audio, clock)
 
 
-def _print_table(ui: _UI, stats: StreamStatistics, clock: _ChunkClock, where: str) -> None:
+def _print_table(
+    ui: _UI,
+    stats: StreamStatistics,
+    clock: _ChunkClock,
+    where: str,
+    fake_interval: float | None,
+) -> None:
     conn = stats.connection
-    ttfc = stats.time_to_first_chunk
+    # the cancelled turn has a first chunk too, but no end: only completed turns are shown
+    ttfc = stats.time_to_first_chunk[: stats.turns_completed]
     if clock.gaps:
+        pacing = (
+            "; the built-in server sends a chunk every "
+            f"{_ms(fake_interval)}, so this is its pacing"
+            if fake_interval is not None
+            else "; mostly the server's pacing"
+        )
         latency = (
             f"{_ms(percentile(clock.gaps, 50))} / {_ms(percentile(clock.gaps, 99))} "
-            f"(inter-arrival of chunks within a reply, n={len(clock.gaps)})"
+            f"(time between chunks of a reply, n={len(clock.gaps)}{pacing})"
         )
     else:
         latency = "n/a (no reply had two chunks)"
@@ -508,11 +544,11 @@ def _print_table(ui: _UI, stats: StreamStatistics, clock: _ChunkClock, where: st
         ("time to setupComplete", _ms(stats.time_to_setup_complete)),
         (
             "time to first chunk",
-            (", ".join(_ms(t) for t in ttfc) + " (per turn, from sending the turn)")
+            (", ".join(_ms(t) for t in ttfc) + " (per completed turn, from sending the turn)")
             if ttfc
             else "n/a",
         ),
-        ("chunk latency p50 / p99", latency),
+        ("chunk spacing p50 / p99", latency),
         ("heartbeat RTT", heartbeat),
         ("messages sent / received", f"{stats.messages_sent} / {stats.messages_received}"),
         (
@@ -627,7 +663,9 @@ async def _chat_sessions(
     """One session after another: a cancelled reply ends a session; the next one resumes the
     conversation (as of the last completed reply) when the server allows it."""
     config = _config(audio, system=args.system, resumable=True)
-    async with _open_client(args, ui, chunk_interval=0.02) as (client, where):
+    # The built-in server takes about a second per reply (5 chunks, 0.2 s apart), so that
+    # Ctrl-C during a reply can be tried; --fake-chunk-interval changes it.
+    async with _open_client(args, ui, chunk_interval=0.2) as (client, where):
         handle: str | None = None
         first = True
         while True:
@@ -673,21 +711,26 @@ async def _converse(
         prompt = line.strip()
         if not prompt:
             continue
+        timing = _ReplyTiming()
         with trio.CancelScope() as scope:
             state.reply_scope = scope
-            await stream.send_realtime_text(prompt)
+            await stream.send_text(prompt)
             ui.progress("waiting for the first chunk...")
             async for message in stream.turn():
                 if not isinstance(message, ServerContent):
                     continue
                 if sink is not None:
                     sink.append(message.audio)
-                ui.write(_reply_text(message, audio))
+                text = _reply_text(message, audio)
+                if text or message.audio:
+                    timing.chunk()
+                ui.write(text)
         state.reply_scope = None
         ui.end_line()
         if scope.cancelled_caught:
             ui.line("[reply cancelled]")
             return False
+        ui.note(timing.summary())
 
 
 # --- say --------------------------------------------------------------------------------------
@@ -700,13 +743,17 @@ async def _run_say(args: argparse.Namespace, ui: _UI) -> int:
         config = _config(True, system=args.system)
         async with _open_client(args, ui, chunk_interval=0.0) as (client, _where):
             async with client.stream(args.model, config=config) as s:
-                await s.send_realtime_text(args.text)
+                timing = _ReplyTiming()
+                await s.send_text(args.text)
                 ui.progress("waiting for the first chunk...")
                 async for message in s.turn():
                     if isinstance(message, ServerContent):
+                        if message.audio:
+                            timing.chunk()
                         sink.append(message.audio)
                         ui.write(_reply_text(message, True))
                 ui.end_line()
+                took = timing.summary()
         if sink.frames == 0:
             raise CommandError("the reply had no audio")
         sink.close()
@@ -715,8 +762,130 @@ async def _run_say(args: argparse.Namespace, ui: _UI) -> int:
         if not done:
             sink.close()
             _remove_partial(args.out)
-    ui.note(f"wrote {args.out}: {sink.frames / OUTPUT_RATE:.2f} s of 24 kHz mono 16-bit audio")
+    ui.note(
+        f"wrote {args.out}: {sink.frames / OUTPUT_RATE:.2f} s of 24 kHz mono 16-bit audio "
+        f"{took}"
+    )
     return EXIT_OK
+
+
+# --- talk -------------------------------------------------------------------------------------
+
+
+class _TalkTimes:
+    """When the input ended, and when reply audio first came after that (trio clock)."""
+
+    def __init__(self) -> None:
+        self.input_end: float | None = None
+        self.first_audio: float | None = None
+        self.audio_before_end = False
+
+
+async def _run_talk(args: argparse.Namespace, ui: _UI) -> int:
+    pcm = audio.read_wav(args.input)
+    source = f"{pcm.duration:.2f} s at {pcm.sample_rate} Hz"
+    pcm = pcm.to_input()
+    if not pcm.data:
+        raise CommandError(f"{args.input} holds no audio")
+    config = LiveConfig(
+        response_modalities=["AUDIO"],
+        input_audio_transcription={},
+        output_audio_transcription={},
+        **({"system_instruction": args.system} if args.system else {}),
+    )
+    speed = math.inf if args.fast else args.speed
+    times = _TalkTimes()
+    done = False
+    wav = audio.WavWriter(args.out)
+    try:
+        async with _open_client(args, ui, chunk_interval=0.05) as (client, where):
+            async with client.stream(args.model, config=config) as s:
+                if math.isinf(speed):
+                    pace = "as fast as the connection takes it"
+                else:
+                    pace = "in real time" if speed == 1 else f"at {speed:g}x real time"
+                ui.note(f"Streaming {args.input} ({source}) to {s.model} on {where}, {pace}.")
+                with trio.fail_after(pcm.duration / min(speed, 1e9) + args.timeout):
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(_talk_send, s, pcm, args, speed, ui, times)
+                        await _talk_receive(s, ui, wav, times)
+                        nursery.cancel_scope.cancel()
+        if wav.bytes_written == 0:
+            raise CommandError("the reply had no audio")
+        done = True
+    except trio.TooSlowError:
+        raise CommandError(
+            f"no complete reply within {args.timeout:g} s of the end of the input "
+            "(--timeout sets the wait)"
+        ) from None
+    finally:
+        wav.close()
+        if not done:
+            _remove_partial(args.out)
+    if times.first_audio is not None and times.input_end is not None:
+        first = f"first audio {_ms(times.first_audio - times.input_end)} after the input ended"
+    else:
+        first = "all of it came before the input ended"
+    if times.audio_before_end and times.first_audio is not None:
+        first += " (some came before it ended)"
+    ui.note(
+        f"wrote {args.out}: {wav.duration:.2f} s of 24 kHz mono 16-bit audio; {first}"
+    )
+    return EXIT_OK
+
+
+async def _talk_send(
+    s: LiveStream,
+    pcm: audio.Pcm,
+    args: argparse.Namespace,
+    speed: float,
+    ui: _UI,
+    times: _TalkTimes,
+) -> None:
+    total = pcm.duration
+
+    def shown(_sent: int, seconds: float) -> None:
+        ui.progress(f"sending audio: {seconds:.2f} / {total:.2f} s")
+
+    await audio.send_paced(s, pcm, chunk_ms=args.chunk_ms, speed=speed, on_chunk=shown)
+    # With automatic activity detection the server would wait for more speech: the file is over.
+    await s.send_audio_stream_end()
+    times.input_end = trio.current_time()
+    ui.progress("waiting for the reply...")
+
+
+async def _talk_receive(
+    s: LiveStream, ui: _UI, wav: audio.WavWriter, times: _TalkTimes
+) -> None:
+    """Print both transcriptions as they arrive and write the reply's audio, until the first
+    turnComplete after the end of the input."""
+    speaker: str | None = None
+    async for message in s:
+        if not isinstance(message, ServerContent):
+            continue
+        heard = message.input_transcription
+        if heard is not None and heard.text:
+            if speaker != "you":
+                ui.end_line()
+                ui.write("you: ")
+                speaker = "you"
+            ui.write(heard.text)
+        said = message.output_transcription
+        if said is not None and said.text:
+            if speaker != "model":
+                ui.end_line()
+                ui.write("model: ")
+                speaker = "model"
+            ui.write(said.text)
+        if message.audio:
+            if times.input_end is None:
+                times.audio_before_end = True  # a reply to speech early in the file
+            elif times.first_audio is None:
+                times.first_audio = trio.current_time()
+            wav.write(message.audio)
+        if message.turn_complete and times.input_end is not None:
+            ui.end_line()
+            return
 
 
 def _remove_partial(path: str) -> None:
@@ -867,6 +1036,41 @@ def _build_parser() -> _Parser:
     say.add_argument("--system", metavar="TEXT", help="a system instruction")
     say.set_defaults(run=_run_say)
 
+    talk = commands.add_parser(
+        "talk",
+        parents=[common],
+        help="stream a WAV file as realtime audio and write the spoken reply",
+        description="Stream IN.wav to the model as realtime audio (resampled to 16 kHz mono, "
+        "in chunks at real-time pace), then audioStreamEnd; print what the model heard and "
+        "what it said as the transcriptions arrive, and write its spoken reply to a 24 kHz "
+        "mono 16-bit WAV file. Ends at the first turnComplete after the input.",
+    )
+    talk.add_argument("input", metavar="IN.wav", help="the audio to send (any PCM WAV file)")
+    talk.add_argument("--out", required=True, metavar="FILE.wav", help="the WAV file to write")
+    talk.add_argument("--system", metavar="TEXT", help="a system instruction")
+    talk.add_argument(
+        "--speed",
+        type=_positive_float,
+        default=1.0,
+        help="pace of the upload: 1 is real time (default), 2 twice as fast",
+    )
+    talk.add_argument(
+        "--fast", action="store_true", help="send as fast as the connection takes it"
+    )
+    talk.add_argument(
+        "--chunk-ms",
+        type=int,
+        default=20,
+        help="milliseconds of audio per message (default: 20; 20 to 40 suits the Live API)",
+    )
+    talk.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=60.0,
+        help="seconds to wait for the reply after the input (default: 60)",
+    )
+    talk.set_defaults(run=_run_talk)
+
     fake = commands.add_parser(
         "fake-server",
         help="serve the built-in fake Live server",
@@ -902,7 +1106,7 @@ def _build_parser() -> _Parser:
 def _check_args(args: argparse.Namespace) -> None:
     """Checks argparse cannot express; raise UsageError."""
     if args.command is None:
-        raise UsageError("choose a command: demo, chat, say or fake-server")
+        raise UsageError("choose a command: demo, chat, say, talk or fake-server")
     if args.command == "fake-server":
         if args.chunk_count < 1:
             raise UsageError("--chunk-count must be at least 1")
@@ -919,6 +1123,11 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError("--api-key needs --base-url (the built-in fake server needs no key)")
     if args.ca_file is not None and not args.base_url:
         raise UsageError("--ca-file needs --base-url")
+    if args.command == "talk":
+        if args.fast and args.speed != 1.0:
+            raise UsageError("--fast and --speed exclude each other")
+        if not 10 <= args.chunk_ms <= 1000:
+            raise UsageError("--chunk-ms must be between 10 and 1000")
     if getattr(args, "audio_out", None) is not None and args.modality == "TEXT":
         raise UsageError("--audio-out needs AUDIO replies, not --modality TEXT")
 

@@ -129,13 +129,19 @@ def test_demo_runs_the_scripted_session_and_prints_its_table() -> None:
     for row in (
         "time to setupComplete",
         "time to first chunk",
-        "chunk latency p50 / p99",
-        "inter-arrival",
+        "chunk spacing p50 / p99",
+        "the built-in server sends a chunk every 10.0 ms, so this is its pacing",
         "heartbeat RTT",
         "bytes sent / received",
         "goAway handovers",
     ):
         assert row in table
+    # one time to first chunk per completed turn: the cancelled fifth turn is not among them
+    rows = dict(line.split("  ", 1) for line in table.splitlines() if "  " in line)
+    completed = int(rows["turns completed"].strip())
+    assert completed == 4
+    first_chunks = rows["time to first chunk"].split(" (")[0].split(", ")
+    assert len(first_chunks) == completed, first_chunks
     assert "Traceback" not in result.stderr
 
 
@@ -147,6 +153,10 @@ def test_chat_streams_replies_to_lines_from_stdin_and_ends_at_eof() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["You said: hello", "You said: second line"]
     assert "built-in fake Live server" in result.stderr
+    # each reply's timing, on stderr so that piped output stays the replies alone
+    timings = [line for line in result.stderr.splitlines() if line.startswith("[first chunk")]
+    assert len(timings) == 2, result.stderr
+    assert all("whole reply" in line for line in timings)
 
 
 def test_chat_ctrl_c_cancels_the_reply_in_progress_and_keeps_chatting(
@@ -196,6 +206,79 @@ def test_say_writes_the_spoken_reply_as_a_wav(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert frames(path) == 1200 * len("You said: Hi there")
     assert "You said: Hi there" in result.stdout
+    assert "[first chunk after" in result.stderr
+
+
+# --- talk -----------------------------------------------------------------------------------
+
+
+def write_wav(path: Path, seconds: float, rate: int, channels: int) -> None:
+    import math
+    import wave
+
+    frames_ = bytearray()
+    for i in range(int(seconds * rate)):
+        value = int(6000 * math.sin(2 * math.pi * 220 * i / rate))
+        sample = value.to_bytes(2, "little", signed=True)
+        frames_ += sample * channels
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(channels)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(bytes(frames_))
+
+
+def test_talk_streams_a_wav_file_and_writes_the_spoken_reply(tmp_path: Path) -> None:
+    source, reply = tmp_path / "question.wav", tmp_path / "reply.wav"
+    write_wav(source, 1.5, 44100, 2)
+    result = run("talk", str(source), "--out", str(reply), "--speed", "8")
+    assert result.returncode == 0, result.stderr
+    # What the fake heard: 1.5 s of 16 kHz mono (its transcript names the seconds it received)
+    lines = result.stdout.splitlines()
+    assert lines == ["you: [audio 1.50s]", "model: You said: [audio 1.50s]"], result.stdout
+    # The reply: 24 kHz mono, 50 ms of speech per character of what the model said
+    import wave
+
+    with wave.open(str(reply), "rb") as wav:
+        assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (24000, 1, 2)
+        assert wav.getnframes() == 1200 * len("You said: [audio 1.50s]")
+    assert "at 8x real time" in result.stderr
+    assert "after the input ended" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_talk_in_real_time_takes_as_long_as_the_audio(tmp_path: Path) -> None:
+    import time
+
+    source, reply = tmp_path / "q.wav", tmp_path / "r.wav"
+    write_wav(source, 1.0, 16000, 1)
+    start = time.monotonic()
+    result = run("talk", str(source), "--out", str(reply))
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - start >= 1.0  # paced like a microphone, not dumped at once
+    assert "you: [audio 1.00s]" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "says"),
+    [
+        (["talk", "{tmp}/none.wav", "--out", "{tmp}/r.wav"], 1, "none.wav"),
+        (["talk", "{tmp}/not-a-wav.wav", "--out", "{tmp}/r.wav"], 1, "not-a-wav.wav"),
+        (["talk", "{tmp}/q.wav", "--out", "{tmp}/r.wav", "--fast", "--speed", "2"], 2, "--fast"),
+        (["talk", "{tmp}/q.wav", "--out", "{tmp}/r.wav", "--chunk-ms", "5"], 2, "--chunk-ms"),
+        (["talk", "{tmp}/q.wav"], 2, "--out"),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else None,
+)
+def test_talk_bad_input_gives_one_error_line(
+    args: Sequence[str], code: int, says: str, tmp_path: Path
+) -> None:
+    write_wav(tmp_path / "q.wav", 0.2, 16000, 1)
+    (tmp_path / "not-a-wav.wav").write_bytes(b"RIFF....not really")
+    result = run(*(a.replace("{tmp}", str(tmp_path)) for a in args))
+    line = assert_one_error_line(result, code)
+    assert says in line
+    assert not (tmp_path / "r.wav").exists()
 
 
 # --- fake-server ----------------------------------------------------------------------------

@@ -73,6 +73,17 @@ EXPECTED: dict[str, list[str]] = {
         "wrote reply.wav: 55200 bytes of PCM, 1.15 s at 24000 Hz",
         "activity start/end: heard '[audio 0.50s]', reply 1.15 s",
     ],
+    "stream_wav_file.py": [
+        "using the built-in fake Live server",
+        "read question.wav: 1.00 s at 48000 Hz",
+        "sending 1.00 s at 16000 Hz in real time",
+        "  sent 0.50 s (16000 bytes)",
+        "  sent 1.00 s (32000 bytes)",
+        # 23 characters of reply ("You said: [audio 1.00s]"), 50 ms of tone each
+        "wrote reply.wav: 1.15 s at 24000 Hz",
+        "barge-in: interrupted 1 time(s);",
+        "dropped True, queued now 0.00 s",
+    ],
     "testing_with_fake_server.py": [
         "fake Live server",
         "scripted responder: ok, the server received ['Capital of France?', 'Tell me more']",
