@@ -29,6 +29,7 @@ from ._errors import (
     leaves,
     register_secret,
 )
+from ._models import check_setup_for_model
 from ._pool import ConnectionPool, check_pool_options
 from ._stream import LiveStream, ReconnectPolicy, StreamEvent, StreamOptions
 from ._transport import Endpoint
@@ -41,6 +42,7 @@ from ._types import (
     Setup,
 )
 from ._validate import check_int, check_number
+from ._wire import structure_config
 
 __all__ = ["DEFAULT_BASE_URL", "Client"]
 
@@ -306,10 +308,8 @@ class Client:
         elif isinstance(config, LiveConfig):
             cfg = config
         elif isinstance(config, Mapping):
-            try:
-                cfg = LiveConfig(**dict(config))
-            except TypeError as exc:
-                raise ConfigurationError(f"invalid LiveConfig: {exc}") from None
+            # snake_case or camelCase keys, at the top level as everywhere below it
+            cfg = structure_config(config, LiveConfig, "config")
         else:
             raise ConfigurationError(
                 f"config must be a LiveConfig or a dict, got {type(config).__name__}"
@@ -327,7 +327,9 @@ class Client:
             )
         if not isinstance(model, str):
             raise ConfigurationError(f"model must be a str, got {type(model).__name__}")
-        return cfg.to_setup(model)
+        setup = cfg.to_setup(model)
+        check_setup_for_model(setup)
+        return setup
 
     @property
     def pool(self) -> ConnectionPool:

@@ -17,6 +17,7 @@ from ._errors import (
     GeminiWSError,
     StreamClosedError,
 )
+from ._models import check_setup_for_model, traits_of
 from ._runner import Pool, SessionRunner, StreamEvent, StreamOptions
 from ._session import (
     Outgoing,
@@ -222,10 +223,7 @@ class LiveStream:
                 "reconfigure() needs session resumption: open the stream with reconnect=True"
             )
         if isinstance(config, Mapping):
-            try:
-                config = LiveConfig(**dict(config))
-            except TypeError as exc:
-                raise ConfigurationError(f"invalid LiveConfig: {exc}") from None
+            config = structure_config(config, LiveConfig, "config")
         if not isinstance(config, LiveConfig):
             raise ConfigurationError(
                 f"config must be a LiveConfig or a dict, got {type(config).__name__}"
@@ -239,6 +237,7 @@ class LiveStream:
         setup = config.evolve(
             session_resumption=SessionResumptionConfig(transparent=transparent)
         ).to_setup(self.model)
+        check_setup_for_model(setup)
         session = self._run.session
         # one handover at a time: let one already wanted or under way finish first
         while session.phase is not Phase.OPEN:
@@ -316,11 +315,38 @@ class LiveStream:
             raise
 
     async def send_text(self, text: str, *, turn_complete: bool = True) -> None:
-        """Send a user text turn as ``clientContent`` (``turnComplete`` true by default)."""
+        """Send a user text turn, in the form this session's model takes text.
+
+        Gemini 3.x Live models (gemini-3.1-flash-live, gemini-3.8-live) take text during a
+        session as ``realtimeInput.text``, each text a complete user turn; older models take a
+        ``clientContent`` turn with ``turnComplete`` (true by default). The choice comes from
+        the model table (``gemini_ws._models``); :meth:`send_realtime_text` and
+        :meth:`send_content` send one form or the other whatever the model.
+
+        Args:
+            text: The user's words.
+            turn_complete: ``False`` adds the text to the user's turn without asking for a
+                reply yet; only models that take text as ``clientContent`` can do that.
+
+        Raises:
+            ConfigurationError: *text* is not a str, or ``turn_complete=False`` on a model that
+                takes text as realtime input.
+        """
+        if traits_of(self.model).text_input == "realtime_input":
+            if not turn_complete:
+                raise ConfigurationError(
+                    f"{self.model.rpartition('/')[2]} takes text as realtimeInput.text, each "
+                    f"text a whole user turn: turn_complete=False is not possible; join the "
+                    f"text yourself, or bracket it with send_activity_start()/"
+                    f"send_activity_end() with automatic activity detection off"
+                )
+            await self.send_realtime_text(text)
+            return
         await self.send(text_turn(text, turn_complete=turn_complete))
 
     async def send_realtime_text(self, text: str) -> None:
-        """Send text as ``realtimeInput.text`` (the way Gemini 3.1 Live models take text)."""
+        """Send text as ``realtimeInput.text``, whatever the model (the form Gemini 3.x Live
+        models take text in; :meth:`send_text` picks it for them)."""
         if not isinstance(text, str):
             raise ConfigurationError(f"text must be a str, got {type(text).__name__}")
         await self.send(RealtimeInput(text=text))

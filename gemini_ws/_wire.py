@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import binascii
 import datetime
+import difflib
 import enum
 import json
 import math
@@ -451,10 +452,7 @@ class _Structurer:
                 spec = get(k)
                 if spec is None:
                     if config:
-                        raise _Invalid(
-                            f"unknown field {k!r} for {cls.__name__} "
-                            f"(known: {', '.join(known) or 'none'})"
-                        )
+                        raise _Invalid(_unknown_field(k, cls.__name__, known))
                     continue
                 if v is None:
                     continue
@@ -906,7 +904,7 @@ def decode(frame: bytes | str) -> t.ServerMessage:
     - A frame with no known top-level key (including the empty object ``{}``, which carries
       nothing) gives an :class:`~._types.UnknownMessage` holding the whole object.
     - A frame with several message keys (not expected per the spec) gives the message of the
-      first one in frame order; use :func:`decode_all` to get them all.
+      first one in frame order; ``gemini_ws._wire.decode_all`` (private) gives them all.
 
     Raises :class:`~gemini_ws._errors.ProtocolError` (with a redacted excerpt of the frame)
     for anything that is not a valid server message.
@@ -1077,6 +1075,18 @@ def _dump(obj: dict[str, Any]) -> str:
         return _dumps(obj)
     except (TypeError, ValueError, OverflowError, RecursionError) as exc:
         raise ConfigurationError(f"message is not JSON-serialisable: {exc}") from None
+
+
+def _unknown_field(key: Any, owner: str, known: list[str]) -> str:
+    """The message for a config key no field takes, with the nearest field when there is one
+    (``'response_modalites'`` -> ``did you mean 'response_modalities'?``)."""
+    text = f"unknown field {key!r} for {owner}"
+    if isinstance(key, str) and known:
+        snake = re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
+        close = difflib.get_close_matches(snake, known, n=1, cutoff=0.75)
+        if close:
+            return f"{text}; did you mean {close[0]!r}?"
+    return f"{text} (known: {', '.join(known) or 'none'})"
 
 
 def structure_config(value: Any, cls: type[_T], what: str | None = None) -> _T:

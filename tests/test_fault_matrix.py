@@ -156,11 +156,19 @@ def texts_of(received: list[dict[str, Any]]) -> list[str]:
     for message in received:
         if "clientContent" in message:
             out.append(message["clientContent"]["turns"][0]["parts"][0]["text"])
+        elif isinstance(message.get("realtimeInput", {}).get("text"), str):
+            out.append(message["realtimeInput"]["text"])
     return out
 
 
 def texts_unsent(messages: tuple[Any, ...]) -> list[str]:
-    return [m.turns[0].parts[0].text for m in messages if isinstance(m, gemini_ws.ClientContent)]
+    out = []
+    for m in messages:
+        if isinstance(m, gemini_ws.ClientContent):
+            out.append(m.turns[0].parts[0].text)
+        elif isinstance(m, gemini_ws.RealtimeInput) and m.text is not None:
+            out.append(m.text)
+    return out
 
 
 # --- the cells -------------------------------------------------------------------------------

@@ -101,13 +101,8 @@ async def test_sends_during_a_handover_go_out_on_the_new_connection() -> None:
     assert reply == "You said: queued 0 queued 1 queued 2"
     assert len(events) == 1
     new = [c for c in server.connections if c.setup is not None][-1]
-    texts = [
-        m["clientContent"]["turns"][0]["parts"][0]["text"]
-        for m in new.received
-        if "clientContent" in m
-    ]
-    assert texts == ["queued 0", "queued 1", "queued 2"]
-    assert len([m for m in old.received if "clientContent" in m]) == 1
+    assert new.received_texts == ["queued 0", "queued 1", "queued 2"]
+    assert len(old.received_texts) == 1
 
 
 async def test_drop_mid_turn_is_handed_over_and_the_turn_replayed() -> None:
@@ -295,11 +290,7 @@ async def test_transparent_resumption_replays_only_what_the_server_did_not_consu
                     await next_reply(s, events)
     (event,) = events
     second = live_connection(server)
-    replayed = [
-        m["clientContent"]["turns"][0]["parts"][0]["text"]
-        for m in second.received
-        if "clientContent" in m
-    ]
+    replayed = second.received_texts
     assert replayed == ["second"], "partial was consumed: it must not be sent twice"
     assert event.replayed == 1
     assert second.setup["sessionResumption"]["transparent"] is True
@@ -504,12 +495,7 @@ async def test_leaving_while_a_go_away_waits_for_its_handle_flushes_the_queue() 
                         pass  # turnComplete: the handover gate closes, the handle is due
                     await s.send_text("third")
     assert not s.unsent
-    texts = [
-        m["clientContent"]["turns"][0]["parts"][0]["text"]
-        for c in server.connections
-        for m in c.received
-        if "clientContent" in m
-    ]
+    texts = [text for c in server.connections for text in c.received_texts]
     assert texts.count("third") == 1
 
 

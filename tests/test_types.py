@@ -422,6 +422,33 @@ def test_live_config_bad_values(kwargs: dict[str, object], needle: str) -> None:
     assert type(info.value.__cause__) is not KeyError
 
 
+@pytest.mark.parametrize(
+    ("value", "needle"),
+    [
+        ({"response_modalites": ["TEXT"]}, "did you mean 'response_modalities'?"),
+        ({"responseModalites": ["TEXT"]}, "did you mean 'response_modalities'?"),
+        ({"speech_config": {"voice_confg": {}}}, "did you mean 'voice_config'?"),
+        ({"no_such_thing": 1}, "(known: response_modalities, "),
+    ],
+)
+def test_config_dict_typos_name_the_nearest_field(value: dict[str, object], needle: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        structure_config(value, LiveConfig, "config")
+    assert needle in str(info.value)
+
+
+def test_config_dicts_take_camel_case_keys_at_every_level() -> None:
+    cfg = structure_config(
+        {
+            "responseModalities": ["TEXT"],
+            "speechConfig": {"voiceConfig": {"prebuiltVoiceConfig": {"voiceName": "Kore"}}},
+        },
+        LiveConfig,
+    )
+    assert cfg == LiveConfig(response_modalities=["TEXT"], speech_config={"voice_config": {
+        "prebuilt_voice_config": {"voice_name": "Kore"}}})
+
+
 def test_structure_config_accepts_typed_objects_inside_dicts() -> None:
     voice = VoiceConfig(prebuilt_voice_config=PrebuiltVoiceConfig("Puck"))
     assert structure_config({"voice_config": voice}, SpeechConfig) == SpeechConfig(

@@ -20,6 +20,7 @@ from gemini_ws import (
     ClientContent,
     ClientMessage,
     LiveConfig,
+    RealtimeInput,
     ServerContent,
     StreamClosedError,
 )
@@ -30,14 +31,15 @@ TEXT = LiveConfig(response_modalities=["TEXT"])
 
 
 def texts(messages: tuple[ClientMessage, ...]) -> list[str]:
-    """The user texts of queued ``clientContent`` messages."""
-    return [
-        part.text or ""
-        for m in messages
-        if isinstance(m, ClientContent)
-        for turn in m.turns
-        for part in turn.parts
-    ]
+    """The user texts of queued messages (``send_text`` sends ``realtimeInput.text`` to 3.x
+    models, a ``clientContent`` turn to older ones)."""
+    out: list[str] = []
+    for m in messages:
+        if isinstance(m, RealtimeInput) and m.text is not None:
+            out.append(m.text)
+        elif isinstance(m, ClientContent):
+            out.extend(part.text or "" for turn in m.turns for part in turn.parts)
+    return out
 
 
 class ChangedMyMind(Exception):

@@ -65,11 +65,7 @@ async def main() -> None:
                     f"pings/pongs: {stats.connection.pings_sent}/"
                     f"{stats.connection.pongs_received}; state: {stats.state}"
                 )
-        sent = [
-            m["clientContent"]["turns"][0]["parts"][0]["text"]
-            for m in server.connections[0].received
-            if "clientContent" in m
-        ]
+        sent = server.connections[0].received_texts
         print(f"the server received, in order: {sent}")
 
 

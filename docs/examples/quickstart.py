@@ -16,23 +16,31 @@ from gemini_ws.testing import open_fake_server
 
 MODEL = "gemini-3.1-flash-live-preview"
 
+# Live models speak: ask for audio, and for the transcription of it to print the words.
 CONFIG = LiveConfig(
-    response_modalities=["TEXT"],
+    response_modalities=["AUDIO"],
+    output_audio_transcription={},
     system_instruction="You are a concise assistant.",
     tools=[{"function_declarations": [{"name": "get_time", "description": "The local time."}]}],
 )
 
 
+def words(msg: ServerContent) -> str:
+    """The words of a spoken reply's message (its output transcription)."""
+    said = msg.output_transcription
+    return (said.text or "") if said is not None else ""
+
+
 async def converse(client: Client) -> None:
     async with client.stream(MODEL, config=CONFIG) as s:
-        stats = s.statistics()
-        print(f"connected; setupComplete after {stats.time_to_setup_complete * 1000:.1f} ms")
+        setup = s.statistics().time_to_setup_complete or 0.0
+        print(f"connected; setupComplete after {setup * 1000:.1f} ms")
 
         await s.send_text("Hello! What can you do?")
         print("model: ", end="", flush=True)
         async for msg in s.turn():
             if isinstance(msg, ServerContent):
-                print(msg.text, end="", flush=True)
+                print(words(msg), end="", flush=True)  # msg.audio: its 24 kHz PCM
         print()
 
         # A tool call, answered by a local function.
@@ -44,7 +52,7 @@ async def converse(client: Client) -> None:
                 print(f"[tool call: {names}] ", end="", flush=True)
                 await s.send_tool_response(msg, {"get_time": {"time": "12:00"}})
             elif isinstance(msg, ServerContent):
-                print(msg.text, end="", flush=True)
+                print(words(msg), end="", flush=True)
         print()
 
         # Pause: replies are held (nothing lost), then delivered in order on resume.
@@ -52,7 +60,7 @@ async def converse(client: Client) -> None:
         await s.send_text("This waits while paused.")
         await trio.sleep(0.2)
         await s.resume()
-        reply = "".join([m.text async for m in s.turn() if isinstance(m, ServerContent)])
+        reply = "".join([words(m) async for m in s.turn() if isinstance(m, ServerContent)])
         print(f"model (after resume): {reply}")
 
         stats = s.statistics()

@@ -40,9 +40,8 @@ async def test_scripted_answers_and_what_the_server_received() -> None:
                 assert await ask(s, "Tell me more") == "It is the capital of France."
         received = server.connections[0].received  # camelCase dicts, setup first
     assert received[0]["setup"]["model"] == f"models/{MODEL}"
-    questions = [
-        m["clientContent"]["turns"][0]["parts"][0]["text"] for m in received if "clientContent" in m
-    ]
+    # the user texts, whether they went as clientContent or (on 3.x models) realtimeInput.text
+    questions = server.connections[0].received_texts
     assert questions == ["Capital of France?", "Tell me more"]
     print(f"scripted responder: ok, the server received {questions}")
 

@@ -138,6 +138,8 @@ logger = logging.getLogger("gemini_ws.testing")
 DEFAULT_MODELS = frozenset(
     {
         "models/gemini-3.1-flash-live-preview",
+        "models/gemini-3.8-live",
+        "models/gemini-3.8-live-extended-thinking",
         "models/gemini-2.5-flash-native-audio-preview-12-2025",
         "models/gemini-2.5-flash-native-audio-preview-09-2025",
         "models/gemini-live-2.5-flash-preview",
@@ -291,7 +293,8 @@ def _b64_length(data: str) -> int:
 class FakeConnection:
     """One connection to the fake server: what happened on it, and a few controls.
 
-    Attributes (read them in tests):
+    Attributes (read them in tests)::
+
         index: position in ``server.connections``.
         path: the request target (path and query); ``query`` its parsed query (name -> values).
         headers: request headers, lower-case names (later duplicates win); ``raw_headers`` all.
@@ -309,6 +312,7 @@ class FakeConnection:
         session: the :class:`FakeSession`; ``resumed_from``: the handle used, if any.
         handles: resumption handles issued on this connection.
         turns: the :class:`UserTurn` objects of this connection.
+        received_texts: the user texts consumed, in order (clientContent or realtimeInput).
         close_code / close_reason: how it ended (1006 and ``None`` for an abrupt end);
             ``closed_by``: ``"server"``, ``"client"`` or ``None`` (no close frame).
         pong_rtts: round-trip times (s) of the server's own pings (``ping_interval``).
@@ -412,6 +416,24 @@ class FakeConnection:
     def messages_sent(self) -> int:
         """How many server messages went out (the count faults use)."""
         return self._messages_sent
+
+    @property
+    def received_texts(self) -> list[str]:
+        """The user texts the model consumed on this connection, in order, whichever form
+        carried them: the text parts of ``clientContent`` turns and ``realtimeInput.text``
+        (``send_text`` picks the form the model takes)."""
+        texts: list[str] = []
+        for message in self.received:
+            content = message.get("clientContent")
+            if isinstance(content, dict):
+                for turn in content.get("turns") or ():
+                    for part in (turn.get("parts") or ()) if isinstance(turn, dict) else ():
+                        if isinstance(part, dict) and isinstance(part.get("text"), str):
+                            texts.append(part["text"])
+            realtime = message.get("realtimeInput")
+            if isinstance(realtime, dict) and isinstance(realtime.get("text"), str):
+                texts.append(realtime["text"])
+        return texts
 
     async def send(self, message: Mapping[str, Any] | str | bytes) -> None:
         """Send a raw server message (dict), text chunk (str) or PCM chunk (bytes), in order."""
