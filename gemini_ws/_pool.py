@@ -48,7 +48,7 @@ logger = logging.getLogger("gemini_ws")
 class PoolStatistics:
     """A snapshot of the pool: current counts and lifetime counters."""
 
-    #: slots held by sessions: connections checked out, and sessions between two connections
+    #: slots held by sessions (connections checked out, and sessions between two connections)
     active: int
     idle: int
     #: connections being opened (for a checkout, a handover or as a spare)

@@ -315,7 +315,7 @@ class FunctionCall:
 class FunctionResponse:
     """The result of a function call, sent back in a :class:`ToolResponse`.
 
-    ``id`` must be the :attr:`FunctionCall.id` of the call it answers (the Gemini API
+    ``id`` must be the ``id`` of the :class:`FunctionCall` it answers (the Gemini API
     requires it). ``response`` is a free-form JSON object; its keys are never renamed.
     ``scheduling`` only matters for ``NON_BLOCKING`` functions.
     """

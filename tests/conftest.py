@@ -28,6 +28,28 @@ PER_TRANSPORT = {
 }
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--run-live",
+        action="store_true",
+        help="also run the tests marked live, against the real Gemini API (needs GEMINI_API_KEY)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    key = os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY")
+    if config.getoption("--run-live") and key:
+        return
+    reason = (
+        "talks to the real Gemini API: set GEMINI_API_KEY and pass --run-live"
+        if not key
+        else "talks to the real Gemini API: pass --run-live (GEMINI_API_KEY is set)"
+    )
+    for item in items:
+        if "live" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     from gemini_ws._websocket import TRANSPORTS
 

@@ -151,7 +151,7 @@ class UserTurn:
 
     @property
     def pending_calls(self) -> dict[str, str]:
-        """Function calls sent in this turn and not answered yet: id -> name."""
+        """Function calls sent in this turn and not answered yet (id -> name)."""
         return dict(self._pending)
 
     def _register_calls(self, calls: Iterable[Mapping[str, Any]]) -> None:
