@@ -10,9 +10,10 @@ Subcommands:
   transcriptions printed as they arrive, the spoken reply written as a WAV file;
 - ``fake-server``: the built-in fake Live server, standalone.
 
-``demo``, ``chat``, ``say`` and ``talk`` run against the built-in fake Live server (in this process, no key
-needed) unless ``--live`` is given, which uses the real Gemini Live API with the key from
-``GEMINI_API_KEY`` (or ``GOOGLE_API_KEY``); ``--base-url`` points them at another server.
+``demo``, ``chat``, ``say`` and ``talk`` run against the built-in fake Live server (in this
+process, no key needed) unless ``--live`` is given, which uses the real Gemini Live API with the
+key from ``GEMINI_API_KEY`` (or ``GOOGLE_API_KEY``); ``--base-url`` points them at another
+server.
 
 Output: replies and results go to stdout; notices go to stderr; progress ("connecting...",
 "waiting for the first chunk...") is shown on stderr only when it is a terminal, and is erased
