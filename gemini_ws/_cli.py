@@ -858,9 +858,11 @@ async def _talk_send(
 async def _talk_receive(
     s: LiveStream, ui: _UI, wav: audio.WavWriter, times: _TalkTimes
 ) -> None:
-    """Print both transcriptions as they arrive and write the reply's audio, until the first
-    turnComplete after the end of the input."""
+    """Print both transcriptions as they arrive and write the reply's audio, until the model
+    is done after the end of the input (the first turnComplete after it, or on a thinking
+    model the IDLE after that)."""
     speaker: str | None = None
+    completed = False
     async for message in s:
         if not isinstance(message, ServerContent):
             continue
@@ -885,6 +887,8 @@ async def _talk_receive(
                 times.first_audio = trio.current_time()
             wav.write(message.audio)
         if message.turn_complete and times.input_end is not None:
+            completed = True
+        if completed and (s.model_idle or message.waiting_for_input):
             ui.end_line()
             return
 

@@ -102,10 +102,13 @@ class StreamStatistics:
 
 
 class _TurnIterator:
-    """Iterates the messages of one model turn; ends after the message with turnComplete."""
+    """Iterates the messages of one model turn: until the model is done (``until="done"``), or
+    until the first turnComplete (``until="turn_complete"``)."""
 
-    def __init__(self, stream: LiveStream) -> None:
+    def __init__(self, stream: LiveStream, until: str) -> None:
         self._stream = stream
+        self._wait_idle = until == "done"
+        self._completed = False
         self._done = False
 
     def __aiter__(self) -> _TurnIterator:
@@ -115,8 +118,16 @@ class _TurnIterator:
         if self._done:
             raise StopAsyncIteration
         message = await self._stream.receive()
-        if isinstance(message, ServerContent) and message.turn_complete:
-            self._done = True
+        if isinstance(message, ServerContent):
+            if message.turn_complete:
+                self._completed = True
+            # On Gemini 3.x thinking models one reply spans several turnCompletes, framed by
+            # interactionStatus IN_PROGRESS ... IDLE: the reply ends at a turnComplete only
+            # once the model is idle (or waits for input), else at the IDLE after it.
+            if self._completed and (
+                not self._wait_idle or self._stream.model_idle or message.waiting_for_input
+            ):
+                self._done = True
         return message
 
 
@@ -140,6 +151,7 @@ class LiveStream:
     ) -> None:
         self.options = options
         self._run = SessionRunner(setup, options, pool=pool, reconnect=reconnect)
+        self._model_idle = True
 
     def __repr__(self) -> str:
         return f"<LiveStream {self.setup.model} {self.state}>"
@@ -267,12 +279,25 @@ class LiveStream:
             await trio.lowlevel.checkpoint()
             raise self._run.closed_error()
         try:
-            return await self._run.incoming.get()
+            message = await self._run.incoming.get()
         except (trio.EndOfChannel, trio.ClosedResourceError):
             raise self._run.closed_error() from None
         except GeminiWSError:
             self._run.error_seen = True
             raise
+        if isinstance(message, ServerContent):
+            status = message.interaction_status
+            if status is not None:
+                self._model_idle = str(status).upper() != "IN_PROGRESS"
+        elif isinstance(message, SessionResumed):
+            self._model_idle = True  # a new connection: no reply of the old one goes on
+        return message
+
+    @property
+    def model_idle(self) -> bool:
+        """False while the model has reported ``interactionStatus`` ``IN_PROGRESS`` in a
+        delivered message and no ``IDLE`` since (Gemini 3.x thinking models); True otherwise."""
+        return self._model_idle
 
     def __aiter__(self) -> AsyncIterator[StreamEvent]:
         return self
@@ -280,13 +305,29 @@ class LiveStream:
     async def __anext__(self) -> StreamEvent:
         return await self.receive()
 
-    def turn(self) -> AsyncIterator[StreamEvent]:
-        """Iterate the messages of the current model turn; ends after ``turnComplete``."""
-        return _TurnIterator(self)
+    def turn(
+        self, *, until: Literal["done", "turn_complete"] = "done"
+    ) -> AsyncIterator[StreamEvent]:
+        """Iterate the messages of the current model reply.
 
-    async def receive_turn(self) -> list[StreamEvent]:
-        """Collect and return every message of the current model turn."""
-        return [message async for message in self.turn()]
+        Args:
+            until: ``"done"`` (the default) ends after the ``turnComplete`` that finds the model
+                idle: on Gemini 3.x thinking models, which report ``interactionStatus``
+                ``IN_PROGRESS`` and send several ``turnComplete`` messages in one reply, that
+                is the ``turnComplete`` after which the model is ``IDLE`` (or the ``IDLE``
+                message itself, if it comes after); on other models it is the first
+                ``turnComplete``. ``"turn_complete"`` ends after the first ``turnComplete``
+                whatever the model reports (the pre-3.x rule).
+        """
+        if until not in ("done", "turn_complete"):
+            raise ConfigurationError(f"until must be 'done' or 'turn_complete', got {until!r:.40}")
+        return _TurnIterator(self, until)
+
+    async def receive_turn(
+        self, *, until: Literal["done", "turn_complete"] = "done"
+    ) -> list[StreamEvent]:
+        """Collect and return every message of the current model reply (see :meth:`turn`)."""
+        return [message async for message in self.turn(until=until)]
 
     # --- sending ---------------------------------------------------------------------------
     async def send(self, message: ClientMessage) -> None:

@@ -30,6 +30,7 @@ import datetime
 import difflib
 import enum
 import inspect
+import types
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeAlias, TypeVar
 
@@ -272,12 +273,46 @@ def _to_dict(value: Mapping[str, Any]) -> dict[str, Any]:
     return dict(value)
 
 
+# --- fields this release does not model ----------------------------------------------------
+
+#: The ``extra`` of a message that has none (shared, read-only).
+NO_EXTRA: Mapping[str, Any] = types.MappingProxyType({})
+
+
+def _extra(value: Any) -> Mapping[str, Any]:
+    if value is None:
+        return NO_EXTRA
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(
+            f"extra must be a dict of wire fields (camelCase names, JSON values), got "
+            f"{type(value).__name__}"
+        )
+    for key in value:
+        if not isinstance(key, str) or not key:
+            raise ConfigurationError(f"extra: field names must be non-empty str, got {key!r:.40}")
+    return dict(value) if value else NO_EXTRA
+
+
+@attrs.frozen(slots=False)
+class _WireModel:
+    """The base of every wire model: ``extra`` holds the fields this release does not model."""
+
+    #: Wire fields that have no typed field here, by their wire (camelCase) names, with their
+    #: JSON values. On a received message: what the server sent that this release does not
+    #: know (kept, never dropped). On one you build: fields to send beside the typed ones,
+    #: merged into the message's JSON when it is encoded (an object merges into the typed
+    #: field's object of the same name; anything else replaces it). Empty when there are none.
+    extra: Mapping[str, Any] = attrs.field(
+        default=NO_EXTRA, converter=_extra, kw_only=True, repr=False, hash=False
+    )
+
+
 # --- parts ---------------------------------------------------------------------------------
 
 
 @validated
 @attrs.frozen(slots=False)
-class Blob:
+class Blob(_WireModel):
     """Inline binary data with its MIME type (``inlineData``, realtime ``audio`` / ``video``).
 
     ``data`` holds the raw bytes; the wire carries them as base64.
@@ -289,7 +324,7 @@ class Blob:
 
 @validated
 @attrs.frozen(slots=False)
-class FileData:
+class FileData(_WireModel):
     """A reference to a file by URI (``fileData``)."""
 
     file_uri: str
@@ -298,7 +333,7 @@ class FileData:
 
 @validated
 @attrs.frozen(slots=False)
-class FunctionCall:
+class FunctionCall(_WireModel):
     """A function call requested by the model.
 
     ``args`` is a free-form JSON object; its keys are never renamed.
@@ -312,7 +347,7 @@ class FunctionCall:
 
 @validated
 @attrs.frozen(slots=False)
-class FunctionResponse:
+class FunctionResponse(_WireModel):
     """The result of a function call, sent back in a :class:`ToolResponse`.
 
     ``id`` must be the ``id`` of the :class:`FunctionCall` it answers (the Gemini API
@@ -329,7 +364,7 @@ class FunctionResponse:
 
 @validated
 @attrs.frozen(slots=False)
-class ExecutableCode:
+class ExecutableCode(_WireModel):
     """Code the model generated for the code execution tool."""
 
     code: str | None = None
@@ -338,7 +373,7 @@ class ExecutableCode:
 
 @validated
 @attrs.frozen(slots=False)
-class CodeExecutionResult:
+class CodeExecutionResult(_WireModel):
     """The result of running :class:`ExecutableCode`."""
 
     outcome: str | None = None
@@ -347,7 +382,7 @@ class CodeExecutionResult:
 
 @validated
 @attrs.frozen(slots=False)
-class Part:
+class Part(_WireModel):
     """One part of a :class:`Content`: text, inline data, a function call or response, ...
 
     Normally exactly one of the data fields is set. ``thought`` marks a thinking part.
@@ -366,7 +401,7 @@ class Part:
 
 @validated
 @attrs.frozen(slots=False)
-class Content:
+class Content(_WireModel):
     """A turn: a role (``"user"`` or ``"model"``) and its parts."""
 
     parts: tuple[Part, ...] = attrs.field(default=(), converter=_to_tuple)
@@ -378,7 +413,7 @@ class Content:
 
 @validated
 @attrs.frozen(slots=False)
-class FunctionDeclaration:
+class FunctionDeclaration(_WireModel):
     """A function the model may call.
 
     ``parameters`` (OpenAPI-style schema), ``parameters_json_schema`` and ``response`` are
@@ -395,25 +430,25 @@ class FunctionDeclaration:
 
 @validated
 @attrs.frozen(slots=False)
-class GoogleSearch:
+class GoogleSearch(_WireModel):
     """The Google Search tool (``{"googleSearch": {}}``)."""
 
 
 @validated
 @attrs.frozen(slots=False)
-class CodeExecution:
+class CodeExecution(_WireModel):
     """The code execution tool (``{"codeExecution": {}}``)."""
 
 
 @validated
 @attrs.frozen(slots=False)
-class UrlContext:
+class UrlContext(_WireModel):
     """The URL context tool (``{"urlContext": {}}``)."""
 
 
 @validated
 @attrs.frozen(slots=False)
-class Tool:
+class Tool(_WireModel):
     """One entry of ``setup.tools``: function declarations and/or a built-in tool."""
 
     function_declarations: tuple[FunctionDeclaration, ...] = attrs.field(
@@ -429,7 +464,7 @@ class Tool:
 
 @validated
 @attrs.frozen(slots=False)
-class PrebuiltVoiceConfig:
+class PrebuiltVoiceConfig(_WireModel):
     """Selects one of the prebuilt voices by name (e.g. ``"Kore"``)."""
 
     voice_name: str | None = None
@@ -437,7 +472,7 @@ class PrebuiltVoiceConfig:
 
 @validated
 @attrs.frozen(slots=False)
-class VoiceConfig:
+class VoiceConfig(_WireModel):
     """Voice selection for speech output."""
 
     prebuilt_voice_config: PrebuiltVoiceConfig | None = None
@@ -445,7 +480,7 @@ class VoiceConfig:
 
 @validated
 @attrs.frozen(slots=False)
-class SpeechConfig:
+class SpeechConfig(_WireModel):
     """Speech output configuration (``generationConfig.speechConfig``)."""
 
     voice_config: VoiceConfig | None = None
@@ -462,7 +497,7 @@ class SpeechConfig:
 
 @validated
 @attrs.frozen(slots=False)
-class ThinkingConfig:
+class ThinkingConfig(_WireModel):
     """Thinking configuration (``generationConfig.thinkingConfig``)."""
 
     thinking_budget: int | None = None
@@ -472,7 +507,7 @@ class ThinkingConfig:
 
 @validated
 @attrs.frozen(slots=False)
-class GenerationConfig:
+class GenerationConfig(_WireModel):
     """``setup.generationConfig`` (users normally set these fields on :class:`LiveConfig`)."""
 
     response_modalities: tuple[Modality, ...] = attrs.field(default=(), converter=_to_tuple)
@@ -492,7 +527,7 @@ class GenerationConfig:
 
 @validated
 @attrs.frozen(slots=False)
-class AutomaticActivityDetection:
+class AutomaticActivityDetection(_WireModel):
     """Server-side voice activity detection settings."""
 
     disabled: bool | None = None
@@ -504,7 +539,7 @@ class AutomaticActivityDetection:
 
 @validated
 @attrs.frozen(slots=False)
-class RealtimeInputConfig:
+class RealtimeInputConfig(_WireModel):
     """``setup.realtimeInputConfig``: how realtime input is turned into turns."""
 
     automatic_activity_detection: AutomaticActivityDetection | None = None
@@ -514,7 +549,7 @@ class RealtimeInputConfig:
 
 @validated
 @attrs.frozen(slots=False)
-class SessionResumptionConfig:
+class SessionResumptionConfig(_WireModel):
     """``setup.sessionResumption``. Empty (``{}``) enables resumption updates on a new
     session; ``handle`` resumes a previous one; ``transparent`` asks for
     ``lastConsumedClientMessageIndex`` in updates."""
@@ -525,7 +560,7 @@ class SessionResumptionConfig:
 
 @validated
 @attrs.frozen(slots=False)
-class SlidingWindow:
+class SlidingWindow(_WireModel):
     """The sliding-window compression mechanism."""
 
     target_tokens: int | None = None
@@ -533,7 +568,7 @@ class SlidingWindow:
 
 @validated
 @attrs.frozen(slots=False)
-class ContextWindowCompressionConfig:
+class ContextWindowCompressionConfig(_WireModel):
     """``setup.contextWindowCompression``: lets a session run past the context limit."""
 
     trigger_tokens: int | None = None
@@ -542,13 +577,13 @@ class ContextWindowCompressionConfig:
 
 @validated
 @attrs.frozen(slots=False)
-class AudioTranscriptionConfig:
+class AudioTranscriptionConfig(_WireModel):
     """Enables transcription of input or output audio (``{}`` on the wire)."""
 
 
 @validated
 @attrs.frozen(slots=False)
-class ProactivityConfig:
+class ProactivityConfig(_WireModel):
     """``setup.proactivity``: lets the model decide not to answer (proactive audio)."""
 
     proactive_audio: bool | None = None
@@ -556,7 +591,7 @@ class ProactivityConfig:
 
 @validated
 @attrs.frozen(slots=False)
-class HistoryConfig:
+class HistoryConfig(_WireModel):
     """``setup.historyConfig``: on Gemini 3.1, allows seeding history with clientContent."""
 
     initial_history_in_client_content: bool | None = None
@@ -567,7 +602,7 @@ class HistoryConfig:
 
 @validated
 @attrs.frozen(slots=False)
-class Setup:
+class Setup(_WireModel):
     """The first client message of a session (``setup``)."""
 
     model: str
@@ -585,7 +620,7 @@ class Setup:
 
 @validated
 @attrs.frozen(slots=False)
-class ClientContent:
+class ClientContent(_WireModel):
     """Turns appended to the conversation history (``clientContent``).
 
     With ``turn_complete=True`` the model starts generating.
@@ -597,19 +632,19 @@ class ClientContent:
 
 @validated
 @attrs.frozen(slots=False)
-class ActivityStart:
+class ActivityStart(_WireModel):
     """Marks the start of user activity (only when automatic VAD is disabled)."""
 
 
 @validated
 @attrs.frozen(slots=False)
-class ActivityEnd:
+class ActivityEnd(_WireModel):
     """Marks the end of user activity (only when automatic VAD is disabled)."""
 
 
 @validated
 @attrs.frozen(slots=False)
-class RealtimeInput:
+class RealtimeInput(_WireModel):
     """Realtime input (``realtimeInput``): one of audio, video, text or an activity signal.
 
     ``media_chunks`` is deprecated on the wire; prefer ``audio`` / ``video``.
@@ -626,7 +661,7 @@ class RealtimeInput:
 
 @validated
 @attrs.frozen(slots=False)
-class ToolResponse:
+class ToolResponse(_WireModel):
     """Answers to the model's function calls (``toolResponse``)."""
 
     function_responses: tuple[FunctionResponse, ...] = attrs.field(default=(), converter=_to_tuple)
@@ -634,7 +669,7 @@ class ToolResponse:
 
 @validated
 @attrs.frozen(slots=False)
-class ContextUpdate:
+class ContextUpdate(_WireModel):
     """Updates the system instruction and/or tools mid-session (``contextUpdate``; newer,
     SDK-only message, Gemini API support unconfirmed).
 
@@ -657,7 +692,7 @@ ClientMessage: TypeAlias = Setup | ClientContent | RealtimeInput | ToolResponse 
 
 @validated
 @attrs.frozen(slots=False)
-class ModalityTokenCount:
+class ModalityTokenCount(_WireModel):
     """A token count for one modality."""
 
     modality: Modality | None = None
@@ -666,7 +701,7 @@ class ModalityTokenCount:
 
 @validated
 @attrs.frozen(slots=False)
-class UsageMetadata:
+class UsageMetadata(_WireModel):
     """Token usage (``usageMetadata``). Vertex's ``candidates*`` fields map onto
     ``response_*``. proto3 JSON omits zero counts, so ``None`` usually means 0."""
 
@@ -692,7 +727,7 @@ class UsageMetadata:
 
 @validated
 @attrs.frozen(slots=False)
-class SetupComplete:
+class SetupComplete(_WireModel):
     """The server accepted ``setup`` (``setupComplete``). Vertex adds ``session_id``."""
 
     session_id: str | None = None
@@ -701,7 +736,7 @@ class SetupComplete:
 
 @validated
 @attrs.frozen(slots=False)
-class Transcription:
+class Transcription(_WireModel):
     """A piece of transcript of input or output audio."""
 
     text: str | None = None
@@ -711,7 +746,7 @@ class Transcription:
 
 @validated
 @attrs.frozen(slots=False)
-class UrlMetadata:
+class UrlMetadata(_WireModel):
     """The retrieval status of one URL of the URL context tool."""
 
     retrieved_url: str | None = None
@@ -720,7 +755,7 @@ class UrlMetadata:
 
 @validated
 @attrs.frozen(slots=False)
-class UrlContextMetadata:
+class UrlContextMetadata(_WireModel):
     """Metadata of the URL context tool."""
 
     url_metadata: tuple[UrlMetadata, ...] = attrs.field(default=(), converter=_to_tuple)
@@ -728,7 +763,7 @@ class UrlContextMetadata:
 
 @validated
 @attrs.frozen(slots=False)
-class ServerContent:
+class ServerContent(_WireModel):
     """Model output and turn state (``serverContent``).
 
     The boolean flags default to ``False`` when absent. :attr:`text` and :attr:`audio` join
@@ -783,7 +818,7 @@ class ServerContent:
 
 @validated
 @attrs.frozen(slots=False)
-class ToolCall:
+class ToolCall(_WireModel):
     """The model asks the client to run functions (``toolCall``)."""
 
     function_calls: tuple[FunctionCall, ...] = attrs.field(default=(), converter=_to_tuple)
@@ -823,7 +858,7 @@ class ToolCall:
 
 @validated
 @attrs.frozen(slots=False)
-class ToolCallCancellation:
+class ToolCallCancellation(_WireModel):
     """The server cancels earlier tool calls (``toolCallCancellation``)."""
 
     ids: tuple[str, ...] = attrs.field(default=(), converter=_to_tuple)
@@ -832,7 +867,7 @@ class ToolCallCancellation:
 
 @validated
 @attrs.frozen(slots=False)
-class GoAway:
+class GoAway(_WireModel):
     """The server will close the connection soon (``goAway``); resume on a new one.
 
     A ``goAway`` without ``timeLeft`` decodes as ``time_left=timedelta(0)``.
@@ -844,7 +879,7 @@ class GoAway:
 
 @validated
 @attrs.frozen(slots=False)
-class SessionResumptionUpdate:
+class SessionResumptionUpdate(_WireModel):
     """A new session resumption handle (``sessionResumptionUpdate``).
 
     ``new_handle`` is empty / None and ``resumable`` False where the session cannot be
@@ -859,7 +894,7 @@ class SessionResumptionUpdate:
 
 @validated
 @attrs.frozen(slots=False)
-class VoiceActivityDetectionSignal:
+class VoiceActivityDetectionSignal(_WireModel):
     """A voice activity detection signal (allowlisted feature)."""
 
     vad_signal_type: VadSignalType | None = None
@@ -868,7 +903,7 @@ class VoiceActivityDetectionSignal:
 
 @validated
 @attrs.frozen(slots=False)
-class VoiceActivity:
+class VoiceActivity(_WireModel):
     """Voice activity start / end reported by the server (newer SDKs only)."""
 
     voice_activity_type: VoiceActivityType | None = None
@@ -878,7 +913,7 @@ class VoiceActivity:
 
 @validated
 @attrs.frozen(slots=False)
-class UsageMessage:
+class UsageMessage(_WireModel):
     """A frame that carries only ``usageMetadata``."""
 
     usage_metadata: UsageMetadata
@@ -886,7 +921,7 @@ class UsageMessage:
 
 @validated
 @attrs.frozen(slots=False)
-class UnknownMessage:
+class UnknownMessage(_WireModel):
     """A frame with no top-level key this library knows (forward compatibility).
 
     ``raw`` is the whole decoded JSON object.
@@ -993,7 +1028,11 @@ def _enum_field(value: Any, cls: type[_E], what: str) -> _E | None:
         raise ConfigurationError(
             f"{what}: expected a {cls.__name__} or a string, got {value!r:.80}"
         )
-    return cls(value)
+    # the same check as for a dict's value: a known name in any case, or an error naming the
+    # nearest one
+    from ._wire import structure_config  # late import: _wire imports this module
+
+    return structure_config(value, cls, what=what)
 
 
 def _modalities(value: Any) -> tuple[Modality, ...]:
@@ -1125,7 +1164,7 @@ def _c_history_config(value: Any) -> HistoryConfig | None:
 
 @validated
 @attrs.frozen(kw_only=True, slots=False)
-class LiveConfig:
+class LiveConfig(_WireModel):
     """Session configuration: every ``setup`` field except ``model``.
 
     The ``generationConfig`` fields are flattened (``response_modalities``, ``temperature``,
@@ -1139,6 +1178,21 @@ class LiveConfig:
         )
 
     ``system_instruction`` may be a string (sent as a user ``Content`` with one text part).
+
+    ``extra`` sends ``setup`` fields this release does not model yet, in their wire form
+    (camelCase names, JSON values), merged into the ``setup`` object: an object merges into
+    the typed field's object of the same name, so nested fields go where the service expects
+    them::
+
+        LiveConfig(
+            response_modalities=["AUDIO"],
+            input_audio_transcription={},
+            extra={
+                "inputAudioTranscription": {"languageCodes": ["de-DE"]},
+                "generationConfig": {"translationConfig": {"targetLanguageCode": "en"}},
+            },
+        )
+
     Bad values raise :class:`~gemini_ws.ConfigurationError`. Use ``attrs.evolve(config, ...)``
     or :meth:`evolve` to derive a changed copy, and :meth:`to_setup` to build the message.
     """
@@ -1221,6 +1275,7 @@ class LiveConfig:
             output_audio_transcription=self.output_audio_transcription,
             proactivity=self.proactivity,
             history_config=self.history_config,
+            extra=self.extra,
         )
 
 

@@ -291,6 +291,35 @@ def _enum_from(cls: type[enum.Enum]) -> Callable[[Any], Any]:
     return structure
 
 
+def _enum_from_config(cls: type[enum.Enum]) -> Callable[[Any], Any]:
+    """A user's value for an enum field: one of its names, in any case. The server's values
+    are kept whatever they are (``_enum_from``), but a value of ours that the enum does not
+    know is far more often a typo than a value the service added since this release: it is
+    refused with the nearest name. An enum instance goes through as it is, so
+    ``ThinkingLevel("XHIGH")`` sends a value the service added since."""
+    names = {member.value.upper(): member for member in cls}
+
+    def structure(v: Any) -> Any:
+        if isinstance(v, cls):
+            return v  # a member, or a value built on purpose: MediaResolution("NEW")
+        if not isinstance(v, str):
+            raise _Invalid(f"expected a {cls.__name__} name, got {_describe(v)}")
+        text = str.__str__(v)
+        if text.upper() in names:
+            # kept as written: the wire takes some names in lower case too ("low")
+            member = cls._value2member_map_.get(text)
+            return member if member is not None else cls(text)
+        known = [name for name in names if not name.endswith("_UNSPECIFIED")]
+        close = difflib.get_close_matches(text.upper(), known, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise _Invalid(
+            f"unknown {cls.__name__} {text!r:.60} (known: {', '.join(known)}){hint}; to "
+            f"send a value this release does not know, pass {cls.__name__}({text!r:.60})"
+        )
+
+    return structure
+
+
 def _freeform_from(v: Any) -> Any:
     if type(v) is dict:
         return v
@@ -384,7 +413,7 @@ class _Structurer:
         if tp is Any:
             return _any
         if isinstance(tp, type) and issubclass(tp, enum.Enum):
-            return _enum_from(tp)
+            return _enum_from_config(tp) if config else _enum_from(tp)
         origin = typing.get_origin(tp)
         if origin is dict:
             return _freeform_from_config if config else _freeform_from
@@ -448,11 +477,17 @@ class _Structurer:
                 else:
                     raise _Invalid(f"expected an object, got {_describe(d)}")
             kw: dict[str, Any] = {}
+            extra: dict[str, Any] | None = None
             for k, v in d.items():
                 spec = get(k)
                 if spec is None:
                     if config:
                         raise _Invalid(_unknown_field(k, cls.__name__, known))
+                    if keeps_extra:
+                        # a field this release does not model: kept as sent, never dropped
+                        if extra is None:
+                            extra = kw["extra"] = {}
+                        extra[k] = v
                     continue
                 if v is None:
                     continue
@@ -496,9 +531,14 @@ class _Structurer:
         fields = attrs.fields(cls)
         defaults = _field_defaults(cls)
         fast = not config and _buildable_without_init(cls)
+        keeps_extra = issubclass(cls, t._WireModel)
         for a in fields:
             if not a.init:
                 continue
+            if a.name == "extra" and keeps_extra:
+                if config:  # a user's dict may give it: {"extra": {...}} (the converter checks)
+                    table["extra"] = ("extra", None, _any)
+                continue  # on the wire, "extra" is what no other field takes
             tp = hints[a.name]
             exact = None
             if cls is t.LiveConfig:
@@ -515,6 +555,8 @@ class _Structurer:
                     optional_nodefault.append(a.name)
                 else:
                     required.append(a.name)
+        if config and "extra" in table:
+            known.append("extra")  # listed last: the escape hatch, not a field to reach for
         for key, name in _ALIASES.get(cls, {}).items():
             table[key] = table[name]
         return structure
@@ -694,9 +736,12 @@ class _Unstructurer:
         wrapped = _WRAPPED.get(cls, {})
         # [field name, wire key, handler or None, omit-when-false, omit-when-empty, wrapper]
         specs: list[list[Any]] = []
+        keeps_extra = issubclass(cls, t._WireModel)
         for a in attrs.fields(cls):
             if a.name == "usage_metadata" and cls in _SERVER_KEY_OF:
                 continue  # goes beside the message key, see encode_server
+            if a.name == "extra" and keeps_extra:
+                continue  # merged into the object below
             default = a.default
             specs.append(
                 [
@@ -728,6 +773,10 @@ class _Unstructurer:
                     exc.path.append(spec[0])
                     raise
                 out[spec[1]] = value if spec[5] is None else {spec[5]: value}
+            if keeps_extra:
+                extra: Mapping[str, Any] = getattr(obj, "extra")  # noqa: B009 (a _WireModel)
+                if extra:
+                    _merge_extra(out, extra)
             return out
 
         self._cache[cls] = unstructure
@@ -735,6 +784,19 @@ class _Unstructurer:
 
 
 _UNSTRUCT = _Unstructurer()
+
+
+def _merge_extra(out: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    """Merge a model's ``extra`` into its wire object: an object into the object of the same
+    name (recursively), anything else in place of what is there."""
+    for key, value in extra.items():
+        mine = out.get(key)
+        if type(mine) is dict and isinstance(value, Mapping):
+            merged = dict(mine)
+            _merge_extra(merged, value)
+            out[key] = merged
+        else:
+            out[key] = dict(value) if isinstance(value, Mapping) else value
 
 # --- top-level keys ------------------------------------------------------------------------
 
@@ -1098,6 +1160,8 @@ def structure_config(value: Any, cls: type[_T], what: str | None = None) -> _T:
     """
     root = what or cls.__name__
     try:
+        if not attrs.has(cls):  # an enum's name
+            return _CONFIG.handler(cls)(value)  # type: ignore[no-any-return]
         return _CONFIG.message(cls)(value, None)  # type: ignore[no-any-return]
     except _Invalid as exc:
         raise ConfigurationError(f"{exc.where(root)}: {exc.message}") from None

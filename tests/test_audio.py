@@ -714,8 +714,8 @@ async def test_stream_a_wav_file_and_save_the_reply(tmp_path: Path) -> None:
 
 
 async def test_barge_in_against_the_fake_server() -> None:
-    # A reply in five segments 200 ms apart; audio from the user after the first one is the
-    # start of speech, which interrupts the model.
+    # A reply in five segments 200 ms apart; speech from the user after the first one (a loud
+    # chunk: the fake's activity detection ignores silence) interrupts the model.
     buffer = PlaybackBuffer()
     queued_before = 0
     interrupted = False
@@ -730,7 +730,7 @@ async def test_barge_in_against_the_fake_server() -> None:
                             interrupted = True
                         buffer.feed(message)
                         if buffer.queued_bytes and not interrupted:
-                            await s.send_audio(b"\x00\x00" * 320, 16000)
+                            await s.send_audio(pack16(sine(300, 16000, 0.02)), 16000)
             sent = server_audio(server)
 
     assert interrupted

@@ -247,6 +247,16 @@ def test_talk_streams_a_wav_file_and_writes_the_spoken_reply(tmp_path: Path) -> 
     assert "Traceback" not in result.stderr
 
 
+def test_talk_on_a_thinking_model_writes_the_whole_reply(tmp_path: Path) -> None:
+    # gemini-3.8-live replies across two turnCompletes (interactionStatus IN_PROGRESS...IDLE)
+    source, reply = tmp_path / "q.wav", tmp_path / "r.wav"
+    write_wav(source, 0.5, 16000, 1)
+    result = run("talk", str(source), "--out", str(reply), "--fast", "--model", "gemini-3.8-live")
+    assert result.returncode == 0, result.stderr
+    assert "model: You said: [audio 0.50s]" in result.stdout
+    assert frames(reply) == 1200 * len("You said: [audio 0.50s]")
+
+
 def test_talk_in_real_time_takes_as_long_as_the_audio(tmp_path: Path) -> None:
     import time
 

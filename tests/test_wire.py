@@ -833,7 +833,7 @@ def test_usage_metadata_beside_every_message_kind() -> None:
         assert decode(json.dumps({"usageMetadata": usage, **obj})) == msg
 
 
-def test_unknown_fields_and_snake_case_are_tolerated() -> None:
+def test_unknown_fields_are_kept_in_extra_and_snake_case_is_tolerated() -> None:
     obj = {
         "serverContent": {
             "model_turn": {"parts": [{"text": "a", "newField": {"x": 1}}], "futureThing": 1},
@@ -843,9 +843,20 @@ def test_unknown_fields_and_snake_case_are_tolerated() -> None:
         },
         "futureTopLevel": {"z": 1},
     }
-    assert decode(json.dumps(obj)) == ServerContent(
-        model_turn=Content(parts=(Part(text="a"),)), turn_complete=True, interaction_status="IDLE"
+    msg = decode(json.dumps(obj))
+    assert msg == ServerContent(
+        model_turn=Content(
+            parts=(Part(text="a", extra={"newField": {"x": 1}}),), extra={"futureThing": 1}
+        ),
+        turn_complete=True,
+        interaction_status="IDLE",
+        extra={"brandNewFlag": [1, 2, 3]},
     )
+    assert isinstance(msg, ServerContent) and msg.model_turn is not None
+    assert msg.model_turn.parts[0].extra == {"newField": {"x": 1}}
+    # what was kept goes back out as it came (a fake server re-encoding a message)
+    assert json.loads(encode_server(msg))["serverContent"]["brandNewFlag"] == [1, 2, 3]
+    assert Part(text="a").extra == {}  # nothing unknown: empty
     assert decode('{"setup_complete": {}}') == SetupComplete()
     assert decode('{"go_away": {"time_left": "1s"}}') == GoAway(datetime.timedelta(seconds=1))
 

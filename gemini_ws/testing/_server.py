@@ -40,8 +40,13 @@ Behaviour, in the order a connection meets it (see PROTOCOL.md for the real serv
    - ``realtimeInput.text``: each text is a complete user turn (inside an ``activityStart`` /
      ``activityEnd`` bracket it joins that turn instead).
    - ``realtimeInput.audio`` (and audio ``mediaChunks``) with automatic activity detection (the
-     default): audio accumulates; ``audioStreamEnd`` ends the user turn. There is no silence
-     detection. The first audio chunk of a user turn is the start of speech.
+     default): audio accumulates. A chunk whose mean absolute sample value reaches
+     ``speech_level`` (300 of 32768 by default) is speech; the first loud chunk of a user turn is
+     the start of speech. Once speech was heard, ``silence_duration`` seconds of quiet audio
+     (0.5 s, or the setup's ``automaticActivityDetection.silenceDurationMs``) end the user turn,
+     as the service's detection does, so an app streaming a microphone needs no
+     ``audioStreamEnd``. ``audioStreamEnd`` ends the user turn at once when audio is pending
+     (loud or not), and starts nothing when none is.
    - With ``automaticActivityDetection.disabled``: ``activityStart``/``activityEnd`` delimit the
      user turn (``activityEnd`` always starts a model turn, even an empty one); audio outside
      a bracket is ignored (counted in ``ignored_audio_bytes``) and ``audioStreamEnd`` ignored.
@@ -82,6 +87,7 @@ Behaviour, in the order a connection meets it (see PROTOCOL.md for the real serv
 
 from __future__ import annotations
 
+import array
 import contextlib
 import json
 import logging
@@ -91,6 +97,7 @@ import re
 import secrets
 import socket
 import ssl
+import sys
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from typing import Any, Literal, NoReturn
 from urllib.parse import parse_qs
@@ -133,6 +140,10 @@ __all__ = [
 ]
 
 logger = logging.getLogger("gemini_ws.testing")
+
+#: Models that report interactionStatus and send two turnCompletes per reply (Gemini 3.x
+#: thinking models, PROTOCOL.md 9.3); ``interaction_status=`` overrides it for every model.
+THINKING_MODEL_PREFIXES = ("models/gemini-3.8-live",)
 
 #: Model names the fake accepts by default.
 DEFAULT_MODELS = frozenset(
@@ -290,6 +301,17 @@ def _b64_length(data: str) -> int:
     return len(text) * 3 // 4
 
 
+def _loudness(pcm: bytes) -> float:
+    """Mean absolute sample value of 16-bit little-endian PCM (0 for silence, 32768 at most)."""
+    samples = array.array("h")
+    samples.frombytes(pcm[: len(pcm) - len(pcm) % 2])
+    if sys.byteorder == "big":
+        samples.byteswap()
+    if not samples:
+        return 0.0
+    return sum(map(abs, samples)) / len(samples)
+
+
 class FakeConnection:
     """One connection to the fake server: what happened on it, and a few controls.
 
@@ -394,6 +416,13 @@ class FakeConnection:
         self._audio = bytearray()
         self._audio_rate = 16000
         self._pending_video = 0
+        # automatic activity detection: speech heard in the pending audio, and the seconds of
+        # silence since its last loud chunk
+        self._speaking = False
+        self._silence = 0.0
+        self._silence_duration = server.silence_duration
+        # Gemini 3.x thinking models: interactionStatus, and two turnCompletes per reply
+        self._thinking = False
 
     def __repr__(self) -> str:
         if self.closed.is_set():
@@ -880,9 +909,16 @@ class FakeConnection:
         ric = setup.get("realtimeInputConfig") or {}
         aad = ric.get("automaticActivityDetection") or {} if isinstance(ric, dict) else {}
         self._auto_vad = not (isinstance(aad, dict) and aad.get("disabled") is True)
+        silence_ms = aad.get("silenceDurationMs") if isinstance(aad, dict) else None
+        if isinstance(silence_ms, int | str) and str(silence_ms).isdigit() and int(silence_ms):
+            self._silence_duration = int(silence_ms) / 1000
         if isinstance(ric, dict) and isinstance(ric.get("activityHandling"), str):
             self._activity_handling = ric["activityHandling"]
         self._set_tools(setup.get("tools"))
+        thinking = self.server.interaction_status
+        self._thinking = (
+            model.startswith(THINKING_MODEL_PREFIXES) if thinking is None else thinking
+        )
         resumption = setup.get("sessionResumption")
         self._resumption = resumption if isinstance(resumption, dict) else None
         cwc = setup.get("contextWindowCompression")
@@ -1036,10 +1072,22 @@ class FakeConnection:
             self.ignored_audio_bytes += len(data)
             return
         self._audio_rate = parse_rate(mime)
-        if self._auto_vad and not self._audio:
-            self._interrupt(barge_in=True)  # start of speech
         self._audio += data
         self._mark_pending(number, message)
+        if not self._auto_vad:
+            return
+        # Automatic activity detection, as the service does it: a loud chunk is speech (the
+        # start of it interrupts the model); once speech was heard, silence_duration seconds
+        # of quiet audio end the user's turn, without audioStreamEnd.
+        if _loudness(data) >= self.server.speech_level:
+            if not self._speaking:
+                self._speaking = True
+                self._interrupt(barge_in=True)
+            self._silence = 0.0
+        elif self._speaking:
+            self._silence += len(data) / 2 / max(self._audio_rate, 1)
+            if self._silence >= self._silence_duration - 1e-9:
+                self._start_turn()
 
     def _on_tool_response(self, body: dict[str, Any]) -> None:
         session = self.session
@@ -1088,6 +1136,8 @@ class FakeConnection:
         self._pending_since = None
         self._audio = bytearray()
         self._pending_video = 0
+        self._speaking = False
+        self._silence = 0.0
         self.turns.append(turn)
         self._turn_send.send_nowait(turn)
 
@@ -1111,6 +1161,8 @@ class FakeConnection:
                 await self._emit(
                     {"serverContent": {"inputTranscription": {"text": turn.transcript}}}
                 )
+            if self._thinking:
+                await self._emit({"serverContent": {"interactionStatus": "IN_PROGRESS"}})
             with gen.scope:
                 await self._generate(gen)
             if not gen.turn_complete_sent:
@@ -1119,6 +1171,8 @@ class FakeConnection:
                 await self._emit({"serverContent": {"interrupted": True}})
                 await self._emit(self._turn_complete(gen))
                 gen.turn_complete_sent = True
+            if self._thinking:
+                await self._emit({"serverContent": {"interactionStatus": "IDLE"}})
             self._record_model_output(gen)
             # A handle is a snapshot at a resumable point: not while input that interrupted
             # this turn waits for its own answer (it is already in the history).
@@ -1134,11 +1188,17 @@ class FakeConnection:
         responder = self.server.responder
         try:
             stream = responder(gen.turn)
+            mid_turn_complete = self._thinking
             async with _closing(stream):
                 async for item in stream:
                     message = _coerce(item)
                     self._track(gen, message)
                     await self._emit(message)
+                    if mid_turn_complete and _is_model_content(message):
+                        # a thinking model's reply spans turnCompletes: one after its first
+                        # chunk, the usual one at its end, then IDLE
+                        mid_turn_complete = False
+                        await self._emit({"serverContent": {"turnComplete": True}})
                     if "toolCall" in message and self.server.instant_replies:
                         # the model now waits for the client: let the call out
                         await self._emit_item(_Flush(uncork=False))
@@ -1307,6 +1367,13 @@ def _is_resumable_update(message: Mapping[str, Any]) -> bool:
     )
 
 
+def _is_model_content(message: Mapping[str, Any]) -> bool:
+    content = message.get("serverContent")
+    return isinstance(content, Mapping) and (
+        "modelTurn" in content or "outputTranscription" in content
+    ) and not content.get("turnComplete")
+
+
 def _turn_complete_in(message: Mapping[str, Any]) -> bool:
     content = message.get("serverContent")
     return isinstance(content, Mapping) and bool(content.get("turnComplete"))
@@ -1375,6 +1442,15 @@ class FakeLiveServer:
             credential checks, like the service's quota failures); ``"close"``: the same close
             right after the upgrade, before any client message; ``"http_429"``: the upgrade is
             answered with HTTP 429, a Google JSON error body and ``Retry-After: 1``.
+        silence_duration: with automatic activity detection, the seconds of quiet audio after
+            speech that end the user's turn (the setup's ``silenceDurationMs`` overrides it).
+        speech_level: the mean absolute sample value (of 32768) from which a chunk of audio
+            is speech; quieter audio neither starts a user turn nor interrupts the model.
+        interaction_status: reply as Gemini 3.x thinking models do: ``interactionStatus``
+            ``IN_PROGRESS`` before the reply, a ``turnComplete`` after its first chunk as
+            well as at its end, then ``interactionStatus`` ``IDLE`` (before the handle).
+            ``None`` (default): for the models in ``THINKING_MODEL_PREFIXES`` (gemini-3.8-live
+            and its variants) only.
 
     Every accepted socket has ``TCP_NODELAY`` set (see ``FakeConnection.tcp_nodelay``): without
     it a reply written as several small frames reaches the client about 40 ms late (Nagle's
@@ -1416,6 +1492,9 @@ class FakeLiveServer:
         instant_replies: bool = False,
         max_connections: int | None = None,
         max_connections_refusal: MaxConnectionsRefusal = "close_on_setup",
+        silence_duration: float = 0.5,
+        speech_level: int = 300,
+        interaction_status: bool | None = None,
     ) -> None:
         if default_modality not in ("TEXT", "AUDIO"):
             raise ValueError("default_modality must be 'TEXT' or 'AUDIO'")
@@ -1441,6 +1520,11 @@ class FakeLiveServer:
         )
         self.responder: Responder = responder if responder is not None else self.model
         self.default_modality = default_modality
+        if not silence_duration > 0:
+            raise ValueError("silence_duration must be > 0 seconds")
+        self.silence_duration = silence_duration
+        self.speech_level = speech_level
+        self.interaction_status = interaction_status
         self.connection_lifetime = connection_lifetime
         self.goaway_time_left = goaway_time_left
         self.goaway_close_code = goaway_close_code
@@ -1765,6 +1849,9 @@ async def open_fake_server(
     instant_replies: bool = False,
     max_connections: int | None = None,
     max_connections_refusal: MaxConnectionsRefusal = "close_on_setup",
+    silence_duration: float = 0.5,
+    speech_level: int = 300,
+    interaction_status: bool | None = None,
     raise_errors: bool = True,
 ) -> AsyncIterator[FakeLiveServer]:
     """Run a fake Gemini Live server for the duration of the ``async with`` block.
@@ -1800,6 +1887,9 @@ async def open_fake_server(
         instant_replies=instant_replies,
         max_connections=max_connections,
         max_connections_refusal=max_connections_refusal,
+        silence_duration=silence_duration,
+        speech_level=speech_level,
+        interaction_status=interaction_status,
     )
     try:
         async with trio.open_nursery() as nursery:
