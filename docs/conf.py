@@ -82,6 +82,8 @@ _NOT_CONSTRUCTED = {
     "gemini_ws.testing.UserTurn",
     "gemini_ws.testing.Fault",  # built with its class methods
     "gemini_ws.audio.PlaybackStatistics",
+    "gemini_ws.ToolRunner",
+    "gemini_ws.ToolRunnerStatistics",
 }
 
 # References to the standard library (``os.PathLike``, ``wave``) and to trio: there is no
@@ -155,7 +157,11 @@ def _attrs_signature(cls: type) -> str | None:
             factory = field.default.factory
             plain = factory in (dict, list, tuple, set, frozenset)
             changes["default"] = _Shown(repr(factory()) if plain else "...")
+        elif field.name == "extra":
+            changes["default"] = _Shown("{}")  # (a shared read-only empty mapping)
         parameters.append(parameter.replace(**changes))
+    # ``extra`` (the escape hatch every wire model inherits) reads best last
+    parameters.sort(key=lambda p: p.name == "extra")
     return stringify_signature(
         signature.replace(parameters=parameters),
         show_return_annotation=False,

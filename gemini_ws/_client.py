@@ -29,7 +29,7 @@ from ._errors import (
     leaves,
     register_secret,
 )
-from ._models import check_setup_for_model
+from ._models import check_setup_for_model, traits_of
 from ._pool import ConnectionPool, check_pool_options
 from ._stream import LiveStream, ReconnectPolicy, StreamEvent, StreamOptions
 from ._transport import Endpoint
@@ -295,6 +295,19 @@ class Client:
         return self._nursery
 
     # --- streams -------------------------------------------------------------------------
+    @staticmethod
+    def _as_config(config: LiveConfig | Mapping[str, Any] | None) -> LiveConfig:
+        if config is None:
+            return LiveConfig()
+        if isinstance(config, LiveConfig):
+            return config
+        if isinstance(config, Mapping):
+            # snake_case or camelCase keys, at the top level as everywhere below it
+            return structure_config(config, LiveConfig, "config")
+        raise ConfigurationError(
+            f"config must be a LiveConfig or a dict, got {type(config).__name__}"
+        )
+
     def build_setup(
         self,
         model: str,
@@ -303,17 +316,7 @@ class Client:
         resume_handle: str | None = None,
     ) -> Setup:
         """The ``setup`` message a stream would send (model normalised, handle applied)."""
-        if config is None:
-            cfg = LiveConfig()
-        elif isinstance(config, LiveConfig):
-            cfg = config
-        elif isinstance(config, Mapping):
-            # snake_case or camelCase keys, at the top level as everywhere below it
-            cfg = structure_config(config, LiveConfig, "config")
-        else:
-            raise ConfigurationError(
-                f"config must be a LiveConfig or a dict, got {type(config).__name__}"
-            )
+        cfg = self._as_config(config)
         if resume_handle is not None:
             if not isinstance(resume_handle, str) or not resume_handle:
                 raise ConfigurationError("resume_handle must be a non-empty str")
@@ -445,6 +448,85 @@ class Models:
 Request = str | Content | ClientContent | Sequence[Content | str] | Mapping[str, Any]
 
 
+#: GenerateContentRequest keys the one-shot API maps onto the session's setup.
+_REQUEST_KEYS = {
+    "contents": "contents",
+    "config": "config",
+    "generationConfig": "generation_config",
+    "generation_config": "generation_config",
+    "systemInstruction": "system_instruction",
+    "system_instruction": "system_instruction",
+    "tools": "tools",
+    "safetySettings": "safety_settings",
+    "safety_settings": "safety_settings",
+}
+#: The generationConfig fields a Live setup has (everything else has no place in one).
+_LIVE_GENERATION_FIELDS = (
+    "response_modalities",
+    "temperature",
+    "top_p",
+    "top_k",
+    "max_output_tokens",
+    "candidate_count",
+    "presence_penalty",
+    "frequency_penalty",
+    "seed",
+    "media_resolution",
+    "speech_config",
+    "thinking_config",
+    "enable_affective_dialog",
+)
+
+
+def _snake_key(key: str) -> str:
+    out = []
+    for ch in key:
+        if ch.isupper():
+            out.append("_" + ch.lower())
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _request_config(request: Mapping[str, Any]) -> LiveConfig | None:
+    """The LiveConfig a GenerateContentRequest's own settings ask for (None without any)."""
+    for key in request:
+        if key not in _REQUEST_KEYS:
+            hint = (
+                " (a Live session has no tool config: declare the tools, the model decides)"
+                if key in ("toolConfig", "tool_config")
+                else ""
+            )
+            raise ConfigurationError(
+                f"a request has no field {key!r} that maps onto a Live session{hint}; it takes "
+                f"contents, generationConfig, systemInstruction, tools, safetySettings or config"
+            )
+    fields: dict[str, Any] = {}
+    generation = request.get("generationConfig", request.get("generation_config"))
+    if generation is not None:
+        if not isinstance(generation, Mapping):
+            raise ConfigurationError(
+                f"generationConfig must be a dict, got {type(generation).__name__}"
+            )
+        for key, value in generation.items():
+            name = _snake_key(str(key))
+            if name not in _LIVE_GENERATION_FIELDS:
+                raise ConfigurationError(
+                    f"generationConfig.{key} has no place in a Live session's setup (it takes "
+                    f"{', '.join(_LIVE_GENERATION_FIELDS)})"
+                )
+            fields[name] = value
+    for key in ("systemInstruction", "system_instruction"):
+        if request.get(key) is not None:
+            fields["system_instruction"] = request[key]
+    if request.get("tools") is not None:
+        fields["tools"] = request["tools"]
+    safety = request.get("safetySettings", request.get("safety_settings"))
+    if safety is not None:
+        fields["extra"] = {"safetySettings": safety}
+    return structure_config(fields, LiveConfig, "request") if fields else None
+
+
 def _request_to_message(request: Request) -> tuple[ClientContent, LiveConfig | None]:
     if isinstance(request, str):
         return ClientContent(turns=(Content(parts=(Part(text=request),), role="user"),),
@@ -458,16 +540,19 @@ def _request_to_message(request: Request) -> tuple[ClientContent, LiveConfig | N
         if contents is None:
             raise ConfigurationError("a request mapping needs 'contents'")
         message, _ = _request_to_message(contents)
+        settings = _request_config(request)
         config_raw = request.get("config")
         if config_raw is None:
-            return message, None
+            return message, settings
+        if settings is not None:
+            raise ConfigurationError(
+                "a request gives its settings once: in 'config' or as generationConfig / "
+                "systemInstruction / tools / safetySettings, not both"
+            )
         if isinstance(config_raw, LiveConfig):
             return message, config_raw
         if isinstance(config_raw, Mapping):
-            try:
-                return message, LiveConfig(**dict(config_raw))
-            except TypeError as exc:
-                raise ConfigurationError(f"invalid config: {exc}") from None
+            return message, structure_config(config_raw, LiveConfig, "config")
         raise ConfigurationError("'config' must be a LiveConfig or a dict")
     if isinstance(request, Sequence):
         turns: list[Content] = []
@@ -477,8 +562,6 @@ def _request_to_message(request: Request) -> tuple[ClientContent, LiveConfig | N
             elif isinstance(item, Content):
                 turns.append(item)
             elif isinstance(item, Mapping):
-                from ._wire import structure_config
-
                 turns.append(structure_config(item, Content, "contents item"))
             else:
                 raise ConfigurationError(
@@ -491,6 +574,24 @@ def _request_to_message(request: Request) -> tuple[ClientContent, LiveConfig | N
         f"a request must be a str, Content, list of contents or a mapping, got "
         f"{type(request).__name__}"
     )
+
+
+def _last_user_text(message: ClientContent) -> str | None:
+    """The text of the request's last turn when it is a user turn of text parts only."""
+    last = message.turns[-1] if message.turns else None
+    if last is None or (last.role or "user") != "user" or not last.parts:
+        return None
+    if any(part.text is None or not _only_text(part) for part in last.parts):
+        return None
+    return "".join(part.text or "" for part in last.parts)
+
+
+def _only_text(part: Part) -> bool:
+    return all(
+        getattr(part, a.name) in (None, False, (), a.default)
+        for a in attrs.fields(Part)
+        if a.name not in ("text", "extra")
+    ) and not part.extra
 
 
 class Model:
@@ -510,8 +611,30 @@ class Model:
         """Send one request and yield an async iterator over the chunks of the reply (every
         server message of that one model turn). The session is closed on leaving the block."""
         message, request_config = _request_to_message(request)
-        async with self._client.stream(self.name, config or request_config) as stream:
-            await stream.send(message)
+        if config is not None and request_config is not None:
+            raise ConfigurationError(
+                "the request carries its own settings; pass config= or the request's "
+                "settings, not both"
+            )
+        setup_config = config if config is not None else request_config
+        realtime = traits_of(self.name).text_input == "realtime_input"
+        last_text = _last_user_text(message) if realtime else None
+        if last_text is not None and len(message.turns) > 1:
+            # Gemini 3.x: earlier turns go as initial history (historyConfig), the question as
+            # realtimeInput.text, the only forms those models take
+            base = self._client._as_config(setup_config)
+            setup_config = base.evolve(
+                history_config={"initial_history_in_client_content": True}
+            )
+        async with self._client.stream(self.name, setup_config) as stream:
+            if last_text is None:
+                await stream.send(message)
+            else:
+                if len(message.turns) > 1:
+                    await stream.send(
+                        ClientContent(turns=message.turns[:-1], turn_complete=False)
+                    )
+                await stream.send_realtime_text(last_text)
             yield stream.turn()
 
 

@@ -71,10 +71,14 @@ from ._errors import (
     ServerClosedError,
     SetupRejectedError,
 )
+from ._models import traits_of
 from ._types import (
     ClientContent,
     ClientMessage,
+    Content,
     GoAway,
+    HistoryConfig,
+    Part,
     RealtimeInput,
     ServerContent,
     ServerMessage,
@@ -84,6 +88,7 @@ from ._types import (
     ToolCall,
 )
 from ._validate import validated
+from ._wire import encode
 
 __all__ = [
     "Action",
@@ -158,6 +163,13 @@ class ReconnectPolicy:
     replay_buffer_bytes: int = attrs.field(
         default=8 * 1024 * 1024, validator=attrs.validators.gt(0)
     )
+    #: When the server refuses to resume (an expired or unknown handle: 1007 or 1008), or there
+    #: is no handle to resume with, open a fresh session seeded with the conversation so far
+    #: (its text: user texts, input transcriptions, the model's text or output transcription)
+    #: instead of failing; announced by ``SessionResumed(state_restored=False)``.
+    reseed: bool = False
+    #: The conversation kept for a reseed, bounded in characters of text (oldest dropped).
+    history_chars: int = attrs.field(default=200_000, validator=attrs.validators.gt(0))
 
     def backoff(self, attempt: int) -> float:
         """The jittered delay before re-dial number *attempt* (1-based; the first is 0)."""
@@ -190,6 +202,12 @@ class SessionResumed:
     #: messages that should have been replayed but had been dropped because the replay log
     #: passed ``ReconnectPolicy.replay_buffer_bytes`` (0 unless the log overflowed)
     replay_dropped: int = 0
+    #: False when the server could not resume the session and a fresh one was opened, seeded
+    #: with the conversation so far (``ReconnectPolicy.reseed``): the model has the text of the
+    #: conversation, not its full state
+    state_restored: bool = True
+    #: turns of conversation the fresh session was seeded with (0 unless reseeded)
+    reseeded_turns: int = 0
 
 
 # --- actions ----------------------------------------------------------------------------
@@ -262,6 +280,8 @@ class Outgoing:
     seq: int = 0
     #: position on the connection it was last written on (``setup`` is 0)
     index: int = 0
+    #: the history a reseeded session starts with (never replayed, never remembered)
+    seed: bool = False
 
     @property
     def size(self) -> int:
@@ -302,6 +322,8 @@ class _Handover:
     result: SessionResumed | None = None
     #: set when a reconfigure had to be given up (no handle came)
     failed: GeminiWSError | None = None
+    #: the handover opens a fresh session seeded with the history (the resume was refused)
+    reseed: bool = False
 
 
 @attrs.define
@@ -355,6 +377,13 @@ class Session:
         self._closing = False
         self.handovers: list[SessionResumed] = []
         self.turns_completed = 0
+        #: the conversation so far, for a reseed: (seq of the last client message it follows,
+        #: role, text), oldest first, bounded by ``policy.history_chars``
+        self.history: deque[tuple[int, str, str]] = deque()
+        self._history_chars = 0
+        self._model_text: list[str] = []
+        self._heard: list[str] = []
+        self._remembered_seq = 0
 
     # --- queries -------------------------------------------------------------------------
     @property
@@ -453,9 +482,65 @@ class Session:
             raise SessionStateError("write_done for a message not being written")
         link.in_flight = None
         link.written_seq = max(link.written_seq, item.seq)
-        if self.policy is not None and item.seq > self.covered_seq:
+        if self.policy is not None and item.seq > self.covered_seq and not item.seed:
             self._keep(item)
+        if self.policy is not None and self.policy.reseed and not item.seed:
+            self._remember_sent(item)
         return self._progress()
+
+    # --- the conversation, for a reseed ------------------------------------------------------
+    def _remember(self, seq: int, role: str, text: str) -> None:
+        assert self.policy is not None
+        if not text:
+            return
+        self.history.append((seq, role, text))
+        self._history_chars += len(text)
+        while self._history_chars > self.policy.history_chars and len(self.history) > 1:
+            self._history_chars -= len(self.history.popleft()[2])
+
+    def _remember_sent(self, item: Outgoing) -> None:
+        if item.seq <= self._remembered_seq:
+            return  # a replay: already in the history
+        self._remembered_seq = item.seq
+        message = item.message
+        if isinstance(message, ClientContent):
+            for turn in message.turns:
+                text = "".join(part.text or "" for part in turn.parts if not part.thought)
+                self._remember(item.seq, turn.role or "user", text)
+        elif isinstance(message, RealtimeInput) and message.text:
+            self._remember(item.seq, "user", message.text)
+
+    def _remember_received(self, message: ServerContent, reply_done: bool) -> None:
+        if message.input_transcription is not None and message.input_transcription.text:
+            self._heard.append(message.input_transcription.text)
+        if message.model_turn is not None:
+            self._model_text.extend(
+                part.text for part in message.model_turn.parts if part.text and not part.thought
+            )
+        elif message.output_transcription is not None and message.output_transcription.text:
+            self._model_text.append(message.output_transcription.text)
+        if message.interrupted:
+            self._model_text.clear()  # cut off: the model did not say the rest
+        if reply_done:
+            seq = self._link.written_seq
+            self._remember(seq, "user", "".join(self._heard).strip())
+            self._remember(seq, "model", "".join(self._model_text).strip())
+            self._heard.clear()
+            self._model_text.clear()
+
+    def _seed_contents(self) -> tuple[Content, ...]:
+        """The conversation a fresh session is seeded with: what the newest handle covered
+        (what follows it is replayed, and answered again)."""
+        contents: list[Content] = []
+        for seq, role, text in self.history:
+            if seq > self.covered_seq:
+                break
+            if contents and contents[-1].role == role:  # one content per speaker change
+                previous = contents[-1].parts[0].text or ""
+                contents[-1] = Content(parts=(Part(text=f"{previous}\n{text}"),), role=role)
+            else:
+                contents.append(Content(parts=(Part(text=text),), role=role))
+        return tuple(contents)
 
     def write_withdrawn(self, item: Outgoing, generation: int) -> list[Action]:
         """The write of *item* was cancelled by its caller before any byte of it was written:
@@ -512,6 +597,15 @@ class Session:
             if message.interaction_status is not None:
                 status = str(message.interaction_status).upper()
                 link.in_progress = status == "IN_PROGRESS"
+            if self.policy is not None and self.policy.reseed:
+                self._remember_received(
+                    message,
+                    reply_done=(
+                        bool(message.turn_complete)
+                        and (not link.in_progress or message.waiting_for_input)
+                    )
+                    or (link.answer_deferred and not link.in_progress),
+                )
             if message.turn_complete:
                 self.turns_completed += 1
                 link.evidence_seq = max(link.evidence_seq, link.written_seq)
@@ -669,6 +763,22 @@ class Session:
             session_resumption=SessionResumptionConfig(handle=self.handle, transparent=transparent),
         )
 
+    def _fresh_setup(self, handover: _Handover) -> Setup:
+        """The setup of a fresh session to seed with the history (no handle)."""
+        base = handover.setup or self.setup
+        transparent = (
+            base.session_resumption.transparent if base.session_resumption is not None else None
+        )
+        history = base.history_config
+        if traits_of(base.model).text_input == "realtime_input":
+            # 3.x models take clientContent only as initial history, announced in the setup
+            history = HistoryConfig(initial_history_in_client_content=True)
+        return attrs.evolve(
+            base,
+            session_resumption=SessionResumptionConfig(transparent=transparent),
+            history_config=history,
+        )
+
     def connection_lost(
         self, error: GeminiWSError, generation: int, now: float
     ) -> list[Action]:
@@ -684,9 +794,10 @@ class Session:
             # seen): that write_done is expected, and changes nothing
             link.lost_in_flight = link.in_flight
             link.in_flight = None
+        no_handle = self.handle is None and not (self.policy is not None and self.policy.reseed)
         if (
             self.policy is None
-            or self.handle is None
+            or no_handle
             or self.phase is Phase.SETUP
             or not resumable_error(error, link.go_away)
         ):
@@ -701,11 +812,9 @@ class Session:
         self._handover = handover
         handover.attempt = 1
         self.phase = Phase.RESUMING
-        return [
-            HoldSends(),
-            StopConnection(wait=True),
-            Dial(self._resume_setup(handover), 0.0, 1),
-        ]
+        handover.reseed = self.handle is None  # nothing to resume with: start afresh
+        setup = self._fresh_setup(handover) if handover.reseed else self._resume_setup(handover)
+        return [HoldSends(), StopConnection(wait=True), Dial(setup, 0.0, 1)]
 
     def dial_failed(self, error: GeminiWSError, now: float) -> list[Action]:
         """The dial (or the resuming setup) failed with *error*."""
@@ -713,6 +822,13 @@ class Session:
         handover = self._handover
         assert handover is not None and self.policy is not None
         refused = isinstance(error, SetupRejectedError) and error.code in (1007, 1008)
+        if refused and self.policy.reseed and not handover.reseed:
+            # the handle is refused (expired, unknown): a fresh session, seeded with the
+            # conversation so far
+            handover.reseed = True
+            handover.error = handover.error or error
+            handover.attempt += 1
+            return [Dial(self._fresh_setup(handover), 0.0, handover.attempt)]
         if refused or handover.attempt >= self.policy.max_attempts:
             final = ConnectionLostError(
                 f"the session could not be resumed after {handover.attempt} attempt(s): "
@@ -722,13 +838,8 @@ class Session:
             final.__cause__ = error
             return self.fail(final)
         handover.attempt += 1
-        return [
-            Dial(
-                self._resume_setup(handover),
-                self.policy.backoff(handover.attempt),
-                handover.attempt,
-            )
-        ]
+        setup = self._fresh_setup(handover) if handover.reseed else self._resume_setup(handover)
+        return [Dial(setup, self.policy.backoff(handover.attempt), handover.attempt)]
 
     def dial_succeeded(self, now: float, *, warm: bool) -> list[Action]:
         """The resuming setup was answered ``setupComplete`` on a new connection."""
@@ -743,6 +854,17 @@ class Session:
         self._log.clear()
         self._log_bytes = 0
         self._link = _Link(generation=self._link.generation + 1)
+        seed: tuple[Content, ...] = ()
+        if handover.reseed:
+            seed = self._seed_contents()
+            # the old session's handle is dead; the fresh session will send its own
+            self.handle = None
+            # what the handle did not cover is replayed, and remembered again when written
+            self.history = deque(entry for entry in self.history if entry[0] <= self.covered_seq)
+            self._history_chars = sum(len(entry[2]) for entry in self.history)
+            self._remembered_seq = self.covered_seq
+            self._heard.clear()
+            self._model_text.clear()
         event = SessionResumed(
             reason=handover.reason,
             handle=self.handle or "",
@@ -753,7 +875,12 @@ class Session:
             warm=warm,
             error=handover.error,
             replay_dropped=self._dropped_since_handover,
+            state_restored=not handover.reseed,
+            reseeded_turns=len(seed),
         )
+        if seed:
+            message = ClientContent(turns=seed, turn_complete=False)
+            replay = (Outgoing(message, encode(message), seed=True), *replay)
         self._dropped_since_handover = 0
         handover.result = event
         self.handovers.append(event)

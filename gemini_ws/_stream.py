@@ -5,7 +5,7 @@ the :class:`~gemini_ws._session.Session` machine that decides every handover."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import attrs
@@ -25,6 +25,7 @@ from ._session import (
     ReconnectPolicy,
     SessionResumed,
 )
+from ._tools import ToolRunner
 from ._types import (
     ActivityEnd,
     ActivityStart,
@@ -37,6 +38,7 @@ from ._types import (
     LiveConfig,
     Part,
     RealtimeInput,
+    Scheduling,
     ServerContent,
     SessionResumptionConfig,
     Setup,
@@ -152,6 +154,7 @@ class LiveStream:
         self.options = options
         self._run = SessionRunner(setup, options, pool=pool, reconnect=reconnect)
         self._model_idle = True
+        self._tools: ToolRunner | None = None
 
     def __repr__(self) -> str:
         return f"<LiveStream {self.setup.model} {self.state}>"
@@ -291,7 +294,45 @@ class LiveStream:
                 self._model_idle = str(status).upper() != "IN_PROGRESS"
         elif isinstance(message, SessionResumed):
             self._model_idle = True  # a new connection: no reply of the old one goes on
+        if self._tools is not None:
+            self._tools.observe(message)
         return message
+
+    def run_tools(
+        self,
+        functions: Mapping[str, Callable[..., Any]],
+        *,
+        scheduling: Scheduling | str | None = None,
+    ) -> ToolRunner:
+        """Answer the model's function calls with these Python functions from now on.
+
+        Each :class:`ToolCall` this stream delivers starts one task per call in the stream's
+        nursery: an ``async def`` function is awaited, a plain one runs in a worker thread,
+        both called with the call's arguments as keyword arguments. Each call is answered
+        with its id as soon as it is done. A function that raises (or a name with no
+        function) is answered with ``{"error": "..."}``; ``toolCallCancellation`` cancels the
+        calls it names and an interruption the calls of blocking functions, which are then not
+        answered. A function may return a :class:`FunctionResponse` of its own (for
+        ``scheduling`` or ``will_continue``). The ToolCall is still delivered to you.
+
+        Args:
+            functions: Function name (as declared in the setup's tools) -> function.
+            scheduling: The ``scheduling`` of every response (for NON_BLOCKING functions:
+                ``"INTERRUPT"``, ``"WHEN_IDLE"`` or ``"SILENT"``).
+
+        Returns:
+            The :class:`~gemini_ws.ToolRunner`, with ``statistics()`` and ``stop()``. A second
+            call replaces the first runner (its running calls are cancelled).
+        """
+        nursery = self._run.nursery
+        if nursery is None:
+            raise ConfigurationError("run_tools() needs an open stream")
+        self._run.check_usable()
+        runner = ToolRunner(self, functions, scheduling=scheduling, nursery=nursery)
+        if self._tools is not None:
+            self._tools.stop()
+        self._tools = runner
+        return runner
 
     @property
     def model_idle(self) -> bool:
@@ -342,6 +383,16 @@ class LiveStream:
             raise ConfigurationError(
                 f"expected a client message (ClientContent, RealtimeInput, ToolResponse, "
                 f"ContextUpdate), got {type(message).__name__}"
+            )
+        if (
+            isinstance(message, ClientContent)
+            and any(turn.role is None for turn in message.turns)
+            and traits_of(self.model).text_input == "realtime_input"
+        ):
+            raise ConfigurationError(
+                f"{self.model.rpartition('/')[2]} closes the session (1007) on a "
+                f"clientContent turn without a role: give each Content role='user' or "
+                f"role='model'"
             )
         self._run.check_usable()
         await self._submit(message, encode(message))

@@ -44,52 +44,82 @@ __all__ = [
     "ActivityHandling",
     "ActivityStart",
     "AudioTranscriptionConfig",
+    "AudioTranscriptionConfigMode",
     "AutomaticActivityDetection",
+    "AvatarConfig",
     "Behavior",
     "Blob",
     "ClientContent",
     "ClientMessage",
     "CodeExecution",
     "CodeExecutionResult",
+    "ComputerUse",
+    "ComputerUseEnvironment",
     "Content",
     "ContextUpdate",
     "ContextWindowCompressionConfig",
+    "CustomizedAvatar",
     "EndSensitivity",
+    "EnterpriseWebSearch",
     "ExecutableCode",
     "FileData",
+    "FileSearch",
     "FunctionCall",
     "FunctionDeclaration",
     "FunctionResponse",
+    "FunctionResponseBlob",
+    "FunctionResponseFileData",
+    "FunctionResponsePart",
     "GenerationConfig",
     "GoAway",
+    "GoogleMaps",
     "GoogleSearch",
+    "HarmBlockMethod",
+    "HarmBlockThreshold",
+    "HarmCategory",
     "HistoryConfig",
+    "InteractionStatus",
+    "LanguageAuto",
+    "LanguageHints",
     "LiveConfig",
+    "McpServer",
     "MediaResolution",
     "Modality",
     "ModalityTokenCount",
+    "MultiSpeakerVoiceConfig",
+    "NullValue",
     "Part",
+    "PartialArg",
+    "PhishBlockThreshold",
     "PrebuiltVoiceConfig",
     "ProactivityConfig",
     "RealtimeInput",
     "RealtimeInputConfig",
+    "ReplicatedVoiceConfig",
+    "SafetyPolicy",
+    "SafetySetting",
     "Scheduling",
     "ServerContent",
     "ServerMessage",
+    "ServiceTier",
     "SessionResumptionConfig",
     "SessionResumptionUpdate",
     "Setup",
     "SetupComplete",
     "SlidingWindow",
+    "SpeakerVoiceConfig",
     "SpeechConfig",
     "StartSensitivity",
+    "StreamableHttpTransport",
     "ThinkingConfig",
     "ThinkingLevel",
     "Tool",
     "ToolCall",
     "ToolCallCancellation",
     "ToolResponse",
+    "TrafficType",
     "Transcription",
+    "TranslationConfig",
     "TurnCompleteReason",
     "TurnCoverage",
     "UnknownMessage",
@@ -103,6 +133,8 @@ __all__ = [
     "VoiceActivityDetectionSignal",
     "VoiceActivityType",
     "VoiceConfig",
+    "VoiceConsentSignature",
+    "WordInfo",
     "audio_chunk",
     "normalize_model_name",
     "text_turn",
@@ -222,6 +254,39 @@ class TurnCompleteReason(_TolerantEnum):
     INPUT_TEXT_CONTAIN_PROMINENT_PERSON_PROHIBITED = (
         "INPUT_TEXT_CONTAIN_PROMINENT_PERSON_PROHIBITED"
     )
+    INPUT_IMAGE_CELEBRITY = "INPUT_IMAGE_CELEBRITY"
+    INPUT_IMAGE_PHOTO_REALISTIC_CHILD_PROHIBITED = "INPUT_IMAGE_PHOTO_REALISTIC_CHILD_PROHIBITED"
+    INPUT_TEXT_NCII_PROHIBITED = "INPUT_TEXT_NCII_PROHIBITED"
+    INPUT_OTHER = "INPUT_OTHER"
+    INPUT_IP_PROHIBITED = "INPUT_IP_PROHIBITED"
+    BLOCKLIST = "BLOCKLIST"
+    UNSAFE_PROMPT_FOR_IMAGE_GENERATION = "UNSAFE_PROMPT_FOR_IMAGE_GENERATION"
+    GENERATED_IMAGE_SAFETY = "GENERATED_IMAGE_SAFETY"
+    GENERATED_CONTENT_SAFETY = "GENERATED_CONTENT_SAFETY"
+    GENERATED_AUDIO_SAFETY = "GENERATED_AUDIO_SAFETY"
+    GENERATED_VIDEO_SAFETY = "GENERATED_VIDEO_SAFETY"
+    GENERATED_CONTENT_PROHIBITED = "GENERATED_CONTENT_PROHIBITED"
+    GENERATED_CONTENT_BLOCKLIST = "GENERATED_CONTENT_BLOCKLIST"
+    GENERATED_IMAGE_PROHIBITED = "GENERATED_IMAGE_PROHIBITED"
+    GENERATED_IMAGE_CELEBRITY = "GENERATED_IMAGE_CELEBRITY"
+    GENERATED_IMAGE_PROMINENT_PEOPLE_DETECTED_BY_REWRITER = (
+        "GENERATED_IMAGE_PROMINENT_PEOPLE_DETECTED_BY_REWRITER"
+    )
+    GENERATED_IMAGE_IDENTIFIABLE_PEOPLE = "GENERATED_IMAGE_IDENTIFIABLE_PEOPLE"
+    GENERATED_IMAGE_MINORS = "GENERATED_IMAGE_MINORS"
+    OUTPUT_IMAGE_IP_PROHIBITED = "OUTPUT_IMAGE_IP_PROHIBITED"
+    GENERATED_OTHER = "GENERATED_OTHER"
+    MAX_REGENERATION_REACHED = "MAX_REGENERATION_REACHED"
+
+
+class InteractionStatus(_TolerantEnum):
+    """Whether the model is still working on its reply (``serverContent.interactionStatus``,
+    Gemini 3.x thinking models): a ``turnComplete`` while ``IN_PROGRESS`` is not the end."""
+
+    INTERACTION_STATUS_UNSPECIFIED = "INTERACTION_STATUS_UNSPECIFIED"
+    IN_PROGRESS = "IN_PROGRESS"
+    REQUIRES_ACTION = "REQUIRES_ACTION"
+    IDLE = "IDLE"
 
 
 class ThinkingLevel(_TolerantEnum):
@@ -232,6 +297,7 @@ class ThinkingLevel(_TolerantEnum):
     LOW = "LOW"
     MEDIUM = "MEDIUM"
     HIGH = "HIGH"
+    XHIGH = "XHIGH"
 
 
 class VadSignalType(_TolerantEnum):
@@ -248,6 +314,113 @@ class VoiceActivityType(_TolerantEnum):
     TYPE_UNSPECIFIED = "TYPE_UNSPECIFIED"
     ACTIVITY_START = "ACTIVITY_START"
     ACTIVITY_END = "ACTIVITY_END"
+
+
+class AudioTranscriptionConfigMode(_TolerantEnum):
+    """How audio is transcribed (``AudioTranscriptionConfig.mode``). ``SMART`` removes
+    disfluencies and formats the text; it does not take timestamps or diarization."""
+
+    MODE_UNSPECIFIED = "MODE_UNSPECIFIED"
+    VERBATIM = "VERBATIM"
+    SMART = "SMART"
+
+
+class HarmCategory(_TolerantEnum):
+    """The harm category of a :class:`SafetySetting`."""
+
+    HARM_CATEGORY_UNSPECIFIED = "HARM_CATEGORY_UNSPECIFIED"
+    HARM_CATEGORY_HARASSMENT = "HARM_CATEGORY_HARASSMENT"
+    HARM_CATEGORY_HATE_SPEECH = "HARM_CATEGORY_HATE_SPEECH"
+    HARM_CATEGORY_SEXUALLY_EXPLICIT = "HARM_CATEGORY_SEXUALLY_EXPLICIT"
+    HARM_CATEGORY_DANGEROUS_CONTENT = "HARM_CATEGORY_DANGEROUS_CONTENT"
+    HARM_CATEGORY_CIVIC_INTEGRITY = "HARM_CATEGORY_CIVIC_INTEGRITY"
+    HARM_CATEGORY_JAILBREAK = "HARM_CATEGORY_JAILBREAK"
+    HARM_CATEGORY_IMAGE_HATE = "HARM_CATEGORY_IMAGE_HATE"
+    HARM_CATEGORY_IMAGE_DANGEROUS_CONTENT = "HARM_CATEGORY_IMAGE_DANGEROUS_CONTENT"
+    HARM_CATEGORY_IMAGE_HARASSMENT = "HARM_CATEGORY_IMAGE_HARASSMENT"
+    HARM_CATEGORY_IMAGE_SEXUALLY_EXPLICIT = "HARM_CATEGORY_IMAGE_SEXUALLY_EXPLICIT"
+
+
+class HarmBlockThreshold(_TolerantEnum):
+    """From which probability (or severity) of harm a :class:`SafetySetting` blocks."""
+
+    HARM_BLOCK_THRESHOLD_UNSPECIFIED = "HARM_BLOCK_THRESHOLD_UNSPECIFIED"
+    BLOCK_LOW_AND_ABOVE = "BLOCK_LOW_AND_ABOVE"
+    BLOCK_MEDIUM_AND_ABOVE = "BLOCK_MEDIUM_AND_ABOVE"
+    BLOCK_ONLY_HIGH = "BLOCK_ONLY_HIGH"
+    BLOCK_NONE = "BLOCK_NONE"
+    OFF = "OFF"
+
+
+class HarmBlockMethod(_TolerantEnum):
+    """Whether a :class:`SafetySetting` threshold applies to probability or severity
+    (Vertex AI only)."""
+
+    HARM_BLOCK_METHOD_UNSPECIFIED = "HARM_BLOCK_METHOD_UNSPECIFIED"
+    SEVERITY = "SEVERITY"
+    PROBABILITY = "PROBABILITY"
+
+
+class PhishBlockThreshold(_TolerantEnum):
+    """From which confidence :class:`EnterpriseWebSearch` blocks phishing sites."""
+
+    PHISH_BLOCK_THRESHOLD_UNSPECIFIED = "PHISH_BLOCK_THRESHOLD_UNSPECIFIED"
+    BLOCK_LOW_AND_ABOVE = "BLOCK_LOW_AND_ABOVE"
+    BLOCK_MEDIUM_AND_ABOVE = "BLOCK_MEDIUM_AND_ABOVE"
+    BLOCK_HIGH_AND_ABOVE = "BLOCK_HIGH_AND_ABOVE"
+    BLOCK_HIGHER_AND_ABOVE = "BLOCK_HIGHER_AND_ABOVE"
+    BLOCK_VERY_HIGH_AND_ABOVE = "BLOCK_VERY_HIGH_AND_ABOVE"
+    BLOCK_ONLY_EXTREMELY_HIGH = "BLOCK_ONLY_EXTREMELY_HIGH"
+
+
+class ComputerUseEnvironment(_TolerantEnum):
+    """The environment the :class:`ComputerUse` tool operates (the SDK's ``Environment``)."""
+
+    ENVIRONMENT_UNSPECIFIED = "ENVIRONMENT_UNSPECIFIED"
+    ENVIRONMENT_BROWSER = "ENVIRONMENT_BROWSER"
+    ENVIRONMENT_MOBILE = "ENVIRONMENT_MOBILE"
+    ENVIRONMENT_DESKTOP = "ENVIRONMENT_DESKTOP"
+
+
+class SafetyPolicy(_TolerantEnum):
+    """A safety policy of the :class:`ComputerUse` tool that can be disabled."""
+
+    SAFETY_POLICY_UNSPECIFIED = "SAFETY_POLICY_UNSPECIFIED"
+    FINANCIAL_TRANSACTIONS = "FINANCIAL_TRANSACTIONS"
+    SENSITIVE_DATA_MODIFICATION = "SENSITIVE_DATA_MODIFICATION"
+    COMMUNICATION_TOOL = "COMMUNICATION_TOOL"
+    ACCOUNT_CREATION = "ACCOUNT_CREATION"
+    DATA_MODIFICATION = "DATA_MODIFICATION"
+    USER_CONSENT_MANAGEMENT = "USER_CONSENT_MANAGEMENT"
+    LEGAL_TERMS_AND_AGREEMENTS = "LEGAL_TERMS_AND_AGREEMENTS"
+
+
+class TrafficType(_TolerantEnum):
+    """How a request was billed (``usageMetadata.trafficType``)."""
+
+    TRAFFIC_TYPE_UNSPECIFIED = "TRAFFIC_TYPE_UNSPECIFIED"
+    ON_DEMAND = "ON_DEMAND"
+    ON_DEMAND_PRIORITY = "ON_DEMAND_PRIORITY"
+    ON_DEMAND_FLEX = "ON_DEMAND_FLEX"
+    ON_DEMAND_OFFPEAK = "ON_DEMAND_OFFPEAK"
+    PROVISIONED_THROUGHPUT = "PROVISIONED_THROUGHPUT"
+
+
+class ServiceTier(_TolerantEnum):
+    """The service tier that served a request (``usageMetadata.serviceTier``; lower case on
+    the wire)."""
+
+    UNSPECIFIED = "unspecified"
+    FLEX = "flex"
+    STANDARD = "standard"
+    PRIORITY = "priority"
+
+
+class NullValue(_TolerantEnum):
+    """``google.protobuf.NullValue``: the JSON ``null`` of a streamed :class:`PartialArg`
+    (proto JSON sends it as ``null``; the SDKs send the name ``"NULL_VALUE"``)."""
+
+    NULL_VALUE = "NULL_VALUE"
 
 
 # --- small converters used by constructors ---------------------------------------------------
@@ -333,16 +506,69 @@ class FileData(_WireModel):
 
 @validated
 @attrs.frozen(slots=False)
+class PartialArg(_WireModel):
+    """One streamed piece of a function call's arguments (``functionCall.partialArgs``).
+
+    ``json_path`` (RFC 9535, e.g. ``"$.city"``) names the argument; at most one of the value
+    fields is set (``null_value`` for a JSON ``null``). ``will_continue`` means more pieces of
+    the same path follow (a string arrives in several).
+    """
+
+    json_path: str
+    string_value: str | None = None
+    number_value: float | None = None
+    bool_value: bool | None = None
+    null_value: NullValue | None = None
+    will_continue: bool | None = None
+
+
+@validated
+@attrs.frozen(slots=False)
 class FunctionCall(_WireModel):
     """A function call requested by the model.
 
-    ``args`` is a free-form JSON object; its keys are never renamed.
+    ``args`` is a free-form JSON object; its keys are never renamed. When the arguments are
+    streamed, they come as ``partial_args`` over several calls with ``will_continue=True``
+    (``willContinue``/``partialArgs``: Vertex AI; the Gemini API documents neither).
     """
 
-    name: str
+    #: the declared function's name ("" on a continuation part of streamed arguments, which
+    #: may come without one)
+    name: str = ""
     args: dict[str, Any] = attrs.field(factory=dict, converter=_to_dict)
     id: str | None = None
     will_continue: bool | None = None
+    partial_args: tuple[PartialArg, ...] = attrs.field(default=(), converter=_to_tuple)
+
+
+@validated
+@attrs.frozen(slots=False)
+class FunctionResponseBlob(_WireModel):
+    """Inline data in a :class:`FunctionResponsePart` (raw bytes; base64 on the wire)."""
+
+    mime_type: str
+    data: bytes
+    display_name: str | None = None
+
+
+@validated
+@attrs.frozen(slots=False)
+class FunctionResponseFileData(_WireModel):
+    """A file referenced by URI in a :class:`FunctionResponsePart`."""
+
+    file_uri: str
+    mime_type: str | None = None
+    display_name: str | None = None
+
+
+@validated
+@attrs.frozen(slots=False)
+class FunctionResponsePart(_WireModel):
+    """Media returned with a function's result (``parts`` of :class:`FunctionResponse`): one of
+    inline data or a file reference."""
+
+    inline_data: FunctionResponseBlob | None = None
+    file_data: FunctionResponseFileData | None = None
 
 
 @validated
@@ -352,7 +578,8 @@ class FunctionResponse(_WireModel):
 
     ``id`` must be the ``id`` of the :class:`FunctionCall` it answers (the Gemini API
     requires it). ``response`` is a free-form JSON object; its keys are never renamed.
-    ``scheduling`` only matters for ``NON_BLOCKING`` functions.
+    ``scheduling`` only matters for ``NON_BLOCKING`` functions. ``parts`` carries media
+    (images, audio, files) beside the JSON result.
     """
 
     id: str | None
@@ -360,6 +587,7 @@ class FunctionResponse(_WireModel):
     response: dict[str, Any] = attrs.field(factory=dict, converter=_to_dict)
     scheduling: Scheduling | None = None
     will_continue: bool | None = None
+    parts: tuple[FunctionResponsePart, ...] = attrs.field(default=(), converter=_to_tuple)
 
 
 @validated
@@ -416,8 +644,9 @@ class Content(_WireModel):
 class FunctionDeclaration(_WireModel):
     """A function the model may call.
 
-    ``parameters`` (OpenAPI-style schema), ``parameters_json_schema`` and ``response`` are
-    free-form JSON objects whose keys are sent untouched.
+    ``parameters`` (OpenAPI-style schema), ``parameters_json_schema``, ``response`` and
+    ``response_json_schema`` (a JSON Schema of the result) are free-form JSON objects whose
+    keys are sent untouched.
     """
 
     name: str
@@ -426,6 +655,7 @@ class FunctionDeclaration(_WireModel):
     behavior: Behavior | None = None
     parameters_json_schema: dict[str, Any] | None = None
     response: dict[str, Any] | None = None
+    response_json_schema: dict[str, Any] | None = None
 
 
 @validated
@@ -448,8 +678,81 @@ class UrlContext(_WireModel):
 
 @validated
 @attrs.frozen(slots=False)
+class GoogleMaps(_WireModel):
+    """The Google Maps grounding tool (``{"googleMaps": {}}``).
+
+    ``auth_config`` and ``grounding_types`` (Vertex AI only) are free-form JSON objects in
+    their wire form (camelCase keys, sent untouched).
+    """
+
+    enable_widget: bool | None = None
+    auth_config: dict[str, Any] | None = None
+    grounding_types: dict[str, Any] | None = None
+
+
+@validated
+@attrs.frozen(slots=False)
+class FileSearch(_WireModel):
+    """The file search tool over File Search stores (Gemini API only)."""
+
+    file_search_store_names: tuple[str, ...] = attrs.field(default=(), converter=_to_tuple)
+    top_k: int | None = None
+    metadata_filter: str | None = None
+
+
+@validated
+@attrs.frozen(slots=False)
+class EnterpriseWebSearch(_WireModel):
+    """Web search for enterprise compliance (Vertex AI only)."""
+
+    exclude_domains: tuple[str, ...] = attrs.field(default=(), converter=_to_tuple)
+    blocking_confidence: PhishBlockThreshold | None = None
+
+
+@validated
+@attrs.frozen(slots=False)
+class StreamableHttpTransport(_WireModel):
+    """How to reach an MCP server over streamable HTTP. ``headers`` are sent as given;
+    ``timeout`` and ``sse_read_timeout`` are durations (``"30s"`` on the wire)."""
+
+    url: str | None = None
+    headers: dict[str, str] | None = None
+    timeout: datetime.timedelta | None = None
+    sse_read_timeout: datetime.timedelta | None = None
+    terminate_on_close: bool | None = None
+
+
+@validated
+@attrs.frozen(slots=False)
+class McpServer(_WireModel):
+    """A remote MCP server whose tools the model may call (Gemini API only)."""
+
+    name: str | None = None
+    streamable_http_transport: StreamableHttpTransport | None = None
+
+
+@validated
+@attrs.frozen(slots=False)
+class ComputerUse(_WireModel):
+    """The computer use tool: the model operates a browser, desktop or phone."""
+
+    environment: ComputerUseEnvironment | None = None
+    excluded_predefined_functions: tuple[str, ...] = attrs.field(default=(), converter=_to_tuple)
+    enable_prompt_injection_detection: bool | None = None
+    disabled_safety_policies: tuple[SafetyPolicy, ...] = attrs.field(
+        default=(), converter=_to_tuple
+    )
+
+
+@validated
+@attrs.frozen(slots=False)
 class Tool(_WireModel):
-    """One entry of ``setup.tools``: function declarations and/or a built-in tool."""
+    """One entry of ``setup.tools``: function declarations and/or a built-in tool.
+
+    ``retrieval`` (Vertex AI: Vertex AI Search, RAG Engine or an external API) is a free-form
+    JSON object in its wire form (camelCase keys, sent untouched), e.g.
+    ``{"vertexAiSearch": {"datastore": "projects/..."}}``.
+    """
 
     function_declarations: tuple[FunctionDeclaration, ...] = attrs.field(
         default=(), converter=_to_tuple
@@ -457,6 +760,12 @@ class Tool(_WireModel):
     google_search: GoogleSearch | None = None
     code_execution: CodeExecution | None = None
     url_context: UrlContext | None = None
+    google_maps: GoogleMaps | None = None
+    file_search: FileSearch | None = None
+    enterprise_web_search: EnterpriseWebSearch | None = None
+    mcp_servers: tuple[McpServer, ...] = attrs.field(default=(), converter=_to_tuple)
+    computer_use: ComputerUse | None = None
+    retrieval: dict[str, Any] | None = None
 
 
 # --- setup configuration -------------------------------------------------------------------
@@ -472,10 +781,56 @@ class PrebuiltVoiceConfig(_WireModel):
 
 @validated
 @attrs.frozen(slots=False)
+class VoiceConsentSignature(_WireModel):
+    """A signature of a voice consent the server verified (``setupComplete`` carries it);
+    pass it in :class:`ReplicatedVoiceConfig` instead of the consent audio next time."""
+
+    signature: str | None = None
+
+
+@validated
+@attrs.frozen(slots=False)
+class ReplicatedVoiceConfig(_WireModel):
+    """A clone of a user's voice for speech output.
+
+    ``voice_sample_audio`` and ``consent_audio`` are raw bytes (16-bit little-endian 24 kHz
+    WAV; ``mime_type`` ``"audio/wav"``), base64 on the wire. ``consent_audio`` and
+    ``voice_consent_signature`` are Gemini API only.
+    """
+
+    mime_type: str | None = None
+    voice_sample_audio: bytes | None = None
+    consent_audio: bytes | None = None
+    voice_consent_signature: VoiceConsentSignature | None = None
+
+
+@validated
+@attrs.frozen(slots=False)
 class VoiceConfig(_WireModel):
-    """Voice selection for speech output."""
+    """Voice selection for speech output: a prebuilt voice or a replicated one."""
 
     prebuilt_voice_config: PrebuiltVoiceConfig | None = None
+    replicated_voice_config: ReplicatedVoiceConfig | None = None
+
+
+@validated
+@attrs.frozen(slots=False)
+class SpeakerVoiceConfig(_WireModel):
+    """The voice of one named speaker of a :class:`MultiSpeakerVoiceConfig`."""
+
+    speaker: str | None = None
+    voice_config: VoiceConfig | None = None
+
+
+@validated
+@attrs.frozen(slots=False)
+class MultiSpeakerVoiceConfig(_WireModel):
+    """A voice per speaker. google-genai refuses it for Live sessions
+    (``multi_speaker_voice_config is not supported in the live API``)."""
+
+    speaker_voice_configs: tuple[SpeakerVoiceConfig, ...] = attrs.field(
+        default=(), converter=_to_tuple
+    )
 
 
 @validated
@@ -485,6 +840,7 @@ class SpeechConfig(_WireModel):
 
     voice_config: VoiceConfig | None = None
     language_code: str | None = None
+    multi_speaker_voice_config: MultiSpeakerVoiceConfig | None = None
 
     @classmethod
     def voice(cls, voice_name: str, language_code: str | None = None) -> SpeechConfig:
@@ -507,6 +863,55 @@ class ThinkingConfig(_WireModel):
 
 @validated
 @attrs.frozen(slots=False)
+class TranslationConfig(_WireModel):
+    """Speech translation (``generationConfig.translationConfig``): the model speaks
+    ``target_language_code`` (BCP-47, e.g. ``"en"``); ``echo_target_language`` makes it
+    repeat speech already in that language."""
+
+    target_language_code: str | None = None
+    echo_target_language: bool | None = None
+
+
+@validated
+@attrs.frozen(slots=False)
+class LanguageAuto(_WireModel):
+    """Deprecated: automatic language detection (now the default without language codes)."""
+
+
+@validated
+@attrs.frozen(slots=False)
+class LanguageHints(_WireModel):
+    """Deprecated: use ``language_codes`` of :class:`AudioTranscriptionConfig`."""
+
+    language_codes: tuple[str, ...] = attrs.field(default=(), converter=_to_tuple)
+
+
+@validated
+@attrs.frozen(slots=False)
+class AudioTranscriptionConfig(_WireModel):
+    """Transcription of input or output audio; ``{}`` on the wire just enables it.
+
+    ``language_codes`` are BCP-47 hints (automatic detection without them);
+    ``custom_vocabulary`` biases recognition towards its phrases; ``word_timestamp`` asks for
+    ``words`` of the :class:`Transcription`, ``diarization`` for its ``speaker_label``.
+    ``mode`` ``SMART`` cleans the text up (no timestamps nor diarization then) and may edit
+    ``source_text`` by voice. ``language_auto``, ``language_hints`` and ``adaptation_phrases``
+    are deprecated.
+    """
+
+    language_codes: tuple[str, ...] = attrs.field(default=(), converter=_to_tuple)
+    language_auto: LanguageAuto | None = None
+    language_hints: LanguageHints | None = None
+    custom_vocabulary: tuple[str, ...] = attrs.field(default=(), converter=_to_tuple)
+    adaptation_phrases: tuple[str, ...] = attrs.field(default=(), converter=_to_tuple)
+    word_timestamp: bool | None = None
+    diarization: bool | None = None
+    mode: AudioTranscriptionConfigMode | None = None
+    source_text: str | None = None
+
+
+@validated
+@attrs.frozen(slots=False)
 class GenerationConfig(_WireModel):
     """``setup.generationConfig`` (users normally set these fields on :class:`LiveConfig`)."""
 
@@ -523,6 +928,8 @@ class GenerationConfig(_WireModel):
     speech_config: SpeechConfig | None = None
     thinking_config: ThinkingConfig | None = None
     enable_affective_dialog: bool | None = None
+    translation_config: TranslationConfig | None = None
+    audio_transcription_config: AudioTranscriptionConfig | None = None
 
 
 @validated
@@ -545,6 +952,7 @@ class RealtimeInputConfig(_WireModel):
     automatic_activity_detection: AutomaticActivityDetection | None = None
     activity_handling: ActivityHandling | None = None
     turn_coverage: TurnCoverage | None = None
+    interim_transcript_timestamp_enabled: bool | None = None
 
 
 @validated
@@ -577,16 +985,13 @@ class ContextWindowCompressionConfig(_WireModel):
 
 @validated
 @attrs.frozen(slots=False)
-class AudioTranscriptionConfig(_WireModel):
-    """Enables transcription of input or output audio (``{}`` on the wire)."""
-
-
-@validated
-@attrs.frozen(slots=False)
 class ProactivityConfig(_WireModel):
-    """``setup.proactivity``: lets the model decide not to answer (proactive audio)."""
+    """``setup.proactivity``: lets the model decide not to answer (proactive audio), and
+    with ``proactive_video`` (needs ``proactive_audio``) answer images unprompted (which can
+    cost much more)."""
 
     proactive_audio: bool | None = None
+    proactive_video: bool | None = None
 
 
 @validated
@@ -595,6 +1000,39 @@ class HistoryConfig(_WireModel):
     """``setup.historyConfig``: on Gemini 3.1, allows seeding history with clientContent."""
 
     initial_history_in_client_content: bool | None = None
+
+
+@validated
+@attrs.frozen(slots=False)
+class CustomizedAvatar(_WireModel):
+    """An avatar made from a reference image (raw bytes, base64 on the wire; 9:16 portrait,
+    at least 704x1280)."""
+
+    image_mime_type: str | None = None
+    image_data: bytes | None = None
+
+
+@validated
+@attrs.frozen(slots=False)
+class AvatarConfig(_WireModel):
+    """``setup.avatarConfig``: the avatar of the session (a prebuilt one by name or a
+    customized one) and the bitrates of its compressed audio and video."""
+
+    avatar_name: str | None = None
+    customized_avatar: CustomizedAvatar | None = None
+    audio_bitrate_bps: int | None = None
+    video_bitrate_bps: int | None = None
+
+
+@validated
+@attrs.frozen(slots=False)
+class SafetySetting(_WireModel):
+    """One entry of ``setup.safetySettings``: block ``category`` from ``threshold`` on.
+    ``method`` is Vertex AI only."""
+
+    category: HarmCategory | None = None
+    threshold: HarmBlockThreshold | None = None
+    method: HarmBlockMethod | None = None
 
 
 # --- client messages -----------------------------------------------------------------------
@@ -616,6 +1054,10 @@ class Setup(_WireModel):
     output_audio_transcription: AudioTranscriptionConfig | None = None
     proactivity: ProactivityConfig | None = None
     history_config: HistoryConfig | None = None
+    explicit_vad_signal: bool | None = None
+    avatar_config: AvatarConfig | None = None
+    safety_settings: tuple[SafetySetting, ...] = attrs.field(default=(), converter=_to_tuple)
+    labels: dict[str, str] | None = None
 
 
 @validated
@@ -723,25 +1165,50 @@ class UsageMetadata(_WireModel):
     tool_use_prompt_tokens_details: tuple[ModalityTokenCount, ...] = attrs.field(
         default=(), converter=_to_tuple
     )
+    traffic_type: TrafficType | None = None
+    service_tier: ServiceTier | None = None
 
 
 @validated
 @attrs.frozen(slots=False)
 class SetupComplete(_WireModel):
-    """The server accepted ``setup`` (``setupComplete``). Vertex adds ``session_id``."""
+    """The server accepted ``setup`` (``setupComplete``). Vertex adds ``session_id``;
+    ``voice_consent_signature`` comes when the setup's replicated voice carried consent
+    audio (pass it instead of the audio next time)."""
 
     session_id: str | None = None
+    voice_consent_signature: VoiceConsentSignature | None = None
     usage_metadata: UsageMetadata | None = None
 
 
 @validated
 @attrs.frozen(slots=False)
+class WordInfo(_WireModel):
+    """One recognised word of a :class:`Transcription`, with its offsets from the start of
+    the audio."""
+
+    word: str | None = None
+    start_offset: datetime.timedelta | None = None
+    end_offset: datetime.timedelta | None = None
+
+
+@validated
+@attrs.frozen(slots=False)
 class Transcription(_WireModel):
-    """A piece of transcript of input or output audio."""
+    """A piece of transcript of input or output audio.
+
+    ``speaker_label`` (e.g. ``"spk_1"``) comes with diarization, ``words`` with word
+    timestamps (see :class:`AudioTranscriptionConfig`); ``start_offset`` and ``end_offset``
+    place the piece in the audio (from its start).
+    """
 
     text: str | None = None
     finished: bool | None = None
     language_code: str | None = None
+    speaker_label: str | None = None
+    words: tuple[WordInfo, ...] = attrs.field(default=(), converter=_to_tuple)
+    start_offset: datetime.timedelta | None = None
+    end_offset: datetime.timedelta | None = None
 
 
 @validated
@@ -781,7 +1248,7 @@ class ServerContent(_WireModel):
     turn_complete_reason: TurnCompleteReason | None = None
     waiting_for_input: bool = False
     interim_input_transcription: Transcription | None = None
-    interaction_status: str | None = None
+    interaction_status: InteractionStatus | None = None
     usage_metadata: UsageMetadata | None = None
 
     @property
@@ -1083,6 +1550,33 @@ def _tools(value: Any) -> tuple[Tool, ...]:
     return tuple(_structure_config(t, Tool, "tools") for t in value)
 
 
+def _safety_settings(value: Any) -> tuple[SafetySetting, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, SafetySetting | Mapping):
+        value = (value,)
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise ConfigurationError(
+            f"safety_settings: expected a list of SafetySetting or dicts, got {value!r:.80}"
+        )
+    return tuple(
+        _structure_config(s, SafetySetting, f"safety_settings[{i}]") for i, s in enumerate(value)
+    )
+
+
+def _labels(value: Any) -> dict[str, str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(f"labels: expected a dict of str to str, got {value!r:.80}")
+    for key, item in value.items():
+        if not isinstance(key, str) or not isinstance(item, str):
+            raise ConfigurationError(
+                f"labels: keys and values must be str, got {key!r:.40}: {item!r:.40}"
+            )
+    return dict(value)
+
+
 # Named converters (the mypy attrs plugin accepts only named functions).
 
 
@@ -1162,34 +1656,56 @@ def _c_history_config(value: Any) -> HistoryConfig | None:
     return _optional_config(value, HistoryConfig, "history_config")
 
 
+def _c_translation_config(value: Any) -> TranslationConfig | None:
+    return _optional_config(value, TranslationConfig, "translation_config")
+
+
+def _c_audio_transcription_config(value: Any) -> AudioTranscriptionConfig | None:
+    return _optional_config(value, AudioTranscriptionConfig, "audio_transcription_config")
+
+
+def _c_explicit_vad_signal(value: Any) -> bool | None:
+    return _bool_field(value, "explicit_vad_signal")
+
+
+def _c_avatar_config(value: Any) -> AvatarConfig | None:
+    return _optional_config(value, AvatarConfig, "avatar_config")
+
+
 @validated
 @attrs.frozen(kw_only=True, slots=False)
 class LiveConfig(_WireModel):
     """Session configuration: every ``setup`` field except ``model``.
 
     The ``generationConfig`` fields are flattened (``response_modalities``, ``temperature``,
-    ... ``enable_affective_dialog``), as in the official SDKs. Nested fields accept the typed
-    object or a plain dict with snake_case or camelCase keys::
+    ... ``enable_affective_dialog``, ``translation_config``, ``audio_transcription_config``),
+    as in the official SDKs. Nested fields accept the typed object or a plain dict with
+    snake_case or camelCase keys::
 
         LiveConfig(
             response_modalities=["AUDIO"],
-            output_audio_transcription={},
+            input_audio_transcription={"language_codes": ["de-DE"], "diarization": True},
             speech_config={"voice_config": {"prebuilt_voice_config": {"voice_name": "Kore"}}},
+            translation_config={"target_language_code": "en"},
+            safety_settings=[{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}],
+            labels={"safety_identifier": "user_session_123"},
         )
 
     ``system_instruction`` may be a string (sent as a user ``Content`` with one text part).
+    ``explicit_vad_signal`` is Vertex AI only (google-genai refuses it for the Gemini API);
+    ``labels`` are Cloud labels (lower-case keys and values of at most 63 characters).
 
     ``extra`` sends ``setup`` fields this release does not model yet, in their wire form
     (camelCase names, JSON values), merged into the ``setup`` object: an object merges into
     the typed field's object of the same name, so nested fields go where the service expects
-    them::
+    them (``newOption`` and ``newSetting`` stand for fields the service adds later)::
 
         LiveConfig(
             response_modalities=["AUDIO"],
             input_audio_transcription={},
             extra={
-                "inputAudioTranscription": {"languageCodes": ["de-DE"]},
-                "generationConfig": {"translationConfig": {"targetLanguageCode": "en"}},
+                "inputAudioTranscription": {"newOption": True},
+                "generationConfig": {"newSetting": {"level": 2}},
             },
         )
 
@@ -1214,6 +1730,12 @@ class LiveConfig(_WireModel):
     enable_affective_dialog: bool | None = attrs.field(
         default=None, converter=_c_enable_affective_dialog
     )
+    translation_config: TranslationConfig | None = attrs.field(
+        default=None, converter=_c_translation_config
+    )
+    audio_transcription_config: AudioTranscriptionConfig | None = attrs.field(
+        default=None, converter=_c_audio_transcription_config
+    )
     system_instruction: Content | None = attrs.field(default=None, converter=_system_instruction)
     tools: tuple[Tool, ...] = attrs.field(default=(), converter=_tools)
     realtime_input_config: RealtimeInputConfig | None = attrs.field(
@@ -1233,6 +1755,10 @@ class LiveConfig(_WireModel):
     )
     proactivity: ProactivityConfig | None = attrs.field(default=None, converter=_c_proactivity)
     history_config: HistoryConfig | None = attrs.field(default=None, converter=_c_history_config)
+    explicit_vad_signal: bool | None = attrs.field(default=None, converter=_c_explicit_vad_signal)
+    avatar_config: AvatarConfig | None = attrs.field(default=None, converter=_c_avatar_config)
+    safety_settings: tuple[SafetySetting, ...] = attrs.field(default=(), converter=_safety_settings)
+    labels: dict[str, str] | None = attrs.field(default=None, converter=_labels)
 
     def evolve(self, **changes: Any) -> LiveConfig:
         """Return a copy with ``changes`` applied (values are converted as in the constructor)."""
@@ -1257,6 +1783,8 @@ class LiveConfig(_WireModel):
             speech_config=self.speech_config,
             thinking_config=self.thinking_config,
             enable_affective_dialog=self.enable_affective_dialog,
+            translation_config=self.translation_config,
+            audio_transcription_config=self.audio_transcription_config,
         )
         return None if gen == GenerationConfig() else gen
 
@@ -1275,6 +1803,10 @@ class LiveConfig(_WireModel):
             output_audio_transcription=self.output_audio_transcription,
             proactivity=self.proactivity,
             history_config=self.history_config,
+            explicit_vad_signal=self.explicit_vad_signal,
+            avatar_config=self.avatar_config,
+            safety_settings=self.safety_settings,
+            labels=self.labels,
             extra=self.extra,
         )
 

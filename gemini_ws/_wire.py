@@ -11,11 +11,13 @@ Rules (PROTOCOL.md sections 2 to 4):
   ``{"inputAudioTranscription": {}}``, ``{"googleSearch": {}}``, ``{"sessionResumption": {}}``.
 - ``bytes`` travel as standard base64 with padding; reading accepts the standard and the
   URL-safe alphabets, with or without padding.
-- Durations (``goAway.timeLeft``) are proto-JSON strings such as ``"9.5s"``; int64 fields may
-  arrive as JSON strings (``"123"``) or numbers; enums are their string values and unknown
-  enum values are kept (see ``_types._TolerantEnum``).
+- Durations (``goAway.timeLeft``, transcription offsets) are proto-JSON strings such as
+  ``"9.5s"``; int64 fields may arrive as JSON strings (``"123"``) or numbers; enums are their
+  string values and unknown enum values are kept (see ``_types._TolerantEnum``); a
+  ``NullValue`` field (``partialArgs[].nullValue``) is ``null`` (see ``_NULL_MEANS``).
 - Free-form JSON objects (function ``args``, function ``response``, schema ``parameters``,
-  ``groundingMetadata``) pass through with their keys untouched.
+  ``groundingMetadata``, ``retrieval``) pass through with their keys untouched, as do the
+  keys of string maps (``labels``, MCP ``headers``), whose values must be strings.
 
 Implementation: the per-class (de)serialisation functions are generated once per attrs class
 by the hook factories below and registered in one :class:`cattrs.Converter` (:data:`converter`)
@@ -296,7 +298,7 @@ def _enum_from_config(cls: type[enum.Enum]) -> Callable[[Any], Any]:
     are kept whatever they are (``_enum_from``), but a value of ours that the enum does not
     know is far more often a typo than a value the service added since this release: it is
     refused with the nearest name. An enum instance goes through as it is, so
-    ``ThinkingLevel("XHIGH")`` sends a value the service added since."""
+    ``ThinkingLevel("ULTRA")`` sends a value the service added since."""
     names = {member.value.upper(): member for member in cls}
 
     def structure(v: Any) -> Any:
@@ -332,6 +334,22 @@ def _freeform_from_config(v: Any) -> Any:
     if isinstance(v, Mapping):
         return dict(v)
     raise _Invalid(f"expected a dict, got {_describe(v)}")
+
+
+def _str_map_from(v: Any) -> Any:
+    """A ``map<string, string>`` (``labels``, HTTP ``headers``): keys kept as they are."""
+    if type(v) is not dict:
+        raise _Invalid(f"expected a JSON object of strings, got {_describe(v)}")
+    for key, item in v.items():
+        if type(item) is not str:
+            raise _Invalid(f"expected a string for {key!r:.40}, got {_describe(item)}")
+    return v
+
+
+def _str_map_from_config(v: Any) -> Any:
+    if isinstance(v, Mapping) and type(v) is not dict:
+        v = dict(v)
+    return _str_map_from(v)
 
 
 def _any(v: Any) -> Any:
@@ -416,6 +434,8 @@ class _Structurer:
             return _enum_from_config(tp) if config else _enum_from(tp)
         origin = typing.get_origin(tp)
         if origin is dict:
+            if typing.get_args(tp) == (str, str):
+                return _str_map_from_config if config else _str_map_from
             return _freeform_from_config if config else _freeform_from
         if origin is tuple:
             args = typing.get_args(tp)
@@ -490,6 +510,8 @@ class _Structurer:
                         extra[k] = v
                     continue
                 if v is None:
+                    if nulls is not None and spec[0] in nulls:
+                        kw[spec[0]] = nulls[spec[0]]  # a NullValue field: null is its value
                     continue
                 name, exact, h = spec
                 if type(v) is exact:
@@ -532,6 +554,7 @@ class _Structurer:
         defaults = _field_defaults(cls)
         fast = not config and _buildable_without_init(cls)
         keeps_extra = issubclass(cls, t._WireModel)
+        nulls = None if config else _NULL_MEANS.get(cls)
         for a in fields:
             if not a.init:
                 continue
@@ -575,6 +598,12 @@ class _Structurer:
 
 #: Fields sent wrapped in an object: {class: {field: wrapper key}}.
 _WRAPPED: dict[type, dict[str, str]] = {t.ContextUpdate: {"tools": "tools"}}
+
+#: Fields of type ``google.protobuf.NullValue``, whose value proto JSON writes as ``null``
+#: (elsewhere ``null`` means "not set"): {class: {field: the value a null gives}}. Read
+#: from frames only; a user's ``None`` stays "not set", and the name ``"NULL_VALUE"`` (what
+#: the SDKs send) is read as the enum's value.
+_NULL_MEANS: dict[type, dict[str, Any]] = {t.PartialArg: {"null_value": t.NullValue.NULL_VALUE}}
 
 _WIRE = _Structurer(config=False)
 _CONFIG = _Structurer(config=True)
@@ -667,6 +696,15 @@ def _freeform_to(v: Any) -> Any:
     raise _Invalid(f"expected a dict, got {_describe(v)}")
 
 
+def _str_map_to(v: Any) -> Any:
+    if not isinstance(v, Mapping):
+        raise _Invalid(f"expected a dict, got {_describe(v)}")
+    for key, item in v.items():
+        if not isinstance(key, str) or not isinstance(item, str):
+            raise _Invalid(f"expected str keys and values, got {_describe(key)}: {_describe(item)}")
+    return v if type(v) is dict else dict(v)
+
+
 class _Unstructurer:
     """Builds and caches the unstructure function of each type."""
 
@@ -700,7 +738,7 @@ class _Unstructurer:
             return _enum_to
         origin = typing.get_origin(tp)
         if origin is dict:
-            return _freeform_to
+            return _str_map_to if typing.get_args(tp) == (str, str) else _freeform_to
         if origin is tuple:
             args = typing.get_args(tp)
             if len(args) == 2 and args[1] is Ellipsis:

@@ -104,7 +104,8 @@ def test_data_classes_show_field_types(api_html: str) -> None:
     config = signature(api_html, "gemini_ws.LiveConfig")
     assert "speech_config: SpeechConfig | None = None" in config
     assert "response_modalities: tuple[Modality, ...] = ()" in config
-    assert "name: str, args: dict[str, Any] = {}" in signature(api_html, "gemini_ws.FunctionCall")
+    call = signature(api_html, "gemini_ws.FunctionCall")
+    assert "name: str = '', args: dict[str, Any] = {}" in call
     for name, text in signatures(api_html).items():
         for leftover in ("TypeAliasForwardRef", "attr_dict", ": Any ="):
             assert leftover not in text, f"{name}: {text}"

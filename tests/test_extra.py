@@ -34,7 +34,9 @@ MODEL = "gemini-3.1-flash-live-preview"
 
 
 def test_fields_of_the_newer_service_are_kept_where_they_arrived() -> None:
-    # shaped like the service's frames (camelCase, int64 as strings)
+    # shaped like the service's frames (camelCase, int64 as strings); the "someFuture*"
+    # fields stand for what the service adds after this release (tests/test_fields_3x.py
+    # checks the fields these once were, now typed)
     transcript = decode(
         json.dumps(
             {
@@ -42,9 +44,10 @@ def test_fields_of_the_newer_service_are_kept_where_they_arrived() -> None:
                     "inputTranscription": {
                         "text": "hallo",
                         "speakerLabel": "spk_1",
-                        "startOffset": "0.120s",
-                        "endOffset": "0.640s",
-                        "words": [{"word": "hallo", "startOffset": "0.12s"}],
+                        "someFutureField": "x",
+                        "someFutureOffset": "0.640s",
+                        "someFutureList": [{"word": "hallo", "startOffset": "0.12s"}],
+                        "words": [{"word": "hallo", "someFutureConfidence": 0.9}],
                     }
                 }
             }
@@ -52,32 +55,36 @@ def test_fields_of_the_newer_service_are_kept_where_they_arrived() -> None:
     )
     assert isinstance(transcript, ServerContent)
     heard = transcript.input_transcription
-    assert heard is not None and heard.text == "hallo"
+    assert heard is not None and heard.text == "hallo" and heard.speaker_label == "spk_1"
     assert heard.extra == {
-        "speakerLabel": "spk_1",
-        "startOffset": "0.120s",
-        "endOffset": "0.640s",
-        "words": [{"word": "hallo", "startOffset": "0.12s"}],
+        "someFutureField": "x",
+        "someFutureOffset": "0.640s",
+        "someFutureList": [{"word": "hallo", "startOffset": "0.12s"}],
     }
+    assert heard.words[0].word == "hallo"  # typed, and a nested unknown is kept where it was
+    assert heard.words[0].extra == {"someFutureConfidence": 0.9}
     call = decode(
-        '{"toolCall": {"functionCalls": [{"id": "c1", "name": "f", "partialArgs": '
+        '{"toolCall": {"functionCalls": [{"id": "c1", "name": "f", "someFutureArgs": '
         '[{"jsonPath": "$.city", "stringValue": "Os"}], "willContinue": true}]}}'
     )
     assert isinstance(call, ToolCall)
     assert call.function_calls[0].will_continue is True  # typed
-    assert call.function_calls[0].extra == {  # not yet typed: kept as it came
-        "partialArgs": [{"jsonPath": "$.city", "stringValue": "Os"}]
+    assert call.function_calls[0].extra == {  # not typed: kept as it came
+        "someFutureArgs": [{"jsonPath": "$.city", "stringValue": "Os"}]
     }
     usage = decode(
-        '{"usageMetadata": {"totalTokenCount": "12", "trafficType": "ON_DEMAND", '
-        '"serviceTier": "standard"}}'
+        '{"usageMetadata": {"totalTokenCount": "12", "someFutureType": "ON_DEMAND", '
+        '"someFutureTier": "standard"}}'
     )
     assert isinstance(usage, UsageMessage)
     assert usage.usage_metadata.total_token_count == 12
-    assert usage.usage_metadata.extra == {"trafficType": "ON_DEMAND", "serviceTier": "standard"}
-    setup = decode('{"setupComplete": {"voiceConsentSignature": {"signature": "abc"}}}')
+    assert usage.usage_metadata.extra == {
+        "someFutureType": "ON_DEMAND",
+        "someFutureTier": "standard",
+    }
+    setup = decode('{"setupComplete": {"someFutureSignature": {"signature": "abc"}}}')
     assert isinstance(setup, SetupComplete)
-    assert setup.extra == {"voiceConsentSignature": {"signature": "abc"}}
+    assert setup.extra == {"someFutureSignature": {"signature": "abc"}}
 
 
 def test_a_message_without_unknown_fields_has_an_empty_extra_and_equal_messages_compare() -> None:
@@ -108,6 +115,8 @@ async def test_the_stream_delivers_unknown_fields_from_the_server() -> None:
 # --- sent: merged into the wire form ----------------------------------------------------------
 
 
+# Fields the service knows (the strict fake refuses any other name, as the service does),
+# sent through `extra` beside the typed ones; they are typed too now (tests/test_fields_3x.py)
 EXTRA = {
     "inputAudioTranscription": {"languageCodes": ["de-DE"], "wordTimestamp": True},
     "generationConfig": {"translationConfig": {"targetLanguageCode": "en"}},
@@ -159,7 +168,9 @@ async def test_extra_setup_fields_reach_the_server_and_survive_a_handover() -> N
 
 
 async def test_extra_on_a_client_message_is_sent() -> None:
-    async with open_fake_server(api_key=TEST_KEY) as server:
+    # a field no server knows yet: the lenient fake takes it (the strict one closes 1007, as
+    # the service would for a field it does not know)
+    async with open_fake_server(api_key=TEST_KEY, strict=False) as server:
         async with Client(api_key=TEST_KEY, base_url=server.url) as client:
             with trio.fail_after(10):
                 async with client.stream(
@@ -170,7 +181,7 @@ async def test_extra_on_a_client_message_is_sent() -> None:
                             id="call-1",
                             name="f",
                             response={"ok": True},
-                            extra={"parts": [{"text": "a part"}]},
+                            extra={"someFutureParts": [{"text": "a part"}]},
                         )
                     )
                     conn = next(c for c in server.connections if c.setup is not None)
@@ -180,7 +191,7 @@ async def test_extra_on_a_client_message_is_sent() -> None:
         "id": "call-1",
         "name": "f",
         "response": {"ok": True},
-        "parts": [{"text": "a part"}],
+        "someFutureParts": [{"text": "a part"}],
     }
 
 
@@ -231,9 +242,9 @@ def test_an_unknown_enum_value_in_a_config_names_the_nearest(
 
 
 def test_a_value_the_service_added_since_goes_through_as_an_enum_instance() -> None:
-    config = LiveConfig(thinking_config={"thinking_level": gemini_ws.ThinkingLevel("XHIGH")})
+    config = LiveConfig(thinking_config={"thinking_level": gemini_ws.ThinkingLevel("ULTRA")})
     wire = json.loads(gemini_ws.encode(config.to_setup(MODEL)))["setup"]
-    assert wire["generationConfig"]["thinkingConfig"] == {"thinkingLevel": "XHIGH"}
+    assert wire["generationConfig"]["thinkingConfig"] == {"thinkingLevel": "ULTRA"}
     # a known name in another case is kept as written (the wire takes "low")
     low = LiveConfig(
         thinking_config={"thinking_level": "low"}, media_resolution="media_resolution_low"

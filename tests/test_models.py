@@ -135,3 +135,18 @@ async def test_a_config_dict_takes_camel_case_top_level_keys(
     setup = fake_server.connections[0].setup
     assert setup["generationConfig"]["responseModalities"] == ["TEXT"]
     assert setup["systemInstruction"]["parts"][0]["text"] == "Be brief."
+
+
+async def test_a_turn_without_a_role_is_refused_where_the_service_closes_1007(
+    client: Client, fake_server: Any
+) -> None:
+    from gemini_ws import ClientContent, Content, Part
+
+    turn = ClientContent(turns=(Content(parts=(Part(text="who?"),)),), turn_complete=True)
+    with trio.fail_after(10):
+        async with client.stream("gemini-3.1-flash-live-preview", config=TEXT) as s:
+            with pytest.raises(ConfigurationError, match="without a role"):
+                await s.send(turn)
+        async with client.stream("gemini-2.5-flash-native-audio-preview-12-2025", config=TEXT) as s:
+            await s.send(turn)  # older models default the role to user
+            assert await reply(s) == "You said: who?"

@@ -31,6 +31,8 @@ from gemini_ws.testing import Fault, open_fake_server
 from .conftest import TEST_KEY
 
 MODEL = "gemini-3.1-flash-live-preview"
+#: A model that takes clientContent mid-session (3.1 takes it as initial history only).
+MODEL_25 = "gemini-2.5-flash-native-audio-preview-12-2025"
 TEXT = LiveConfig(response_modalities=["TEXT"])
 
 
@@ -729,7 +731,7 @@ async def test_send_content_takes_a_google_genai_style_dict(
     client: Client, fake_server: Any
 ) -> None:
     with trio.fail_after(10):
-        async with client.stream(MODEL, config=TEXT) as s:
+        async with client.stream(MODEL_25, config=TEXT) as s:
             await s.send_content({"role": "user", "parts": [{"text": "dict turn"}]})
             assert "dict turn" in await reply_text(s)
             await s.send_content([{"role": "user", "parts": [{"text": "in a list"}]}])

@@ -996,7 +996,7 @@ BAD_FRAMES: list[tuple[Any, str]] = [
         "lastConsumedClientMessageIndex",
     ),
     ('{"sessionResumptionUpdate": {"resumable": "true"}}', "resumable"),
-    ('{"toolCall": {"functionCalls": [{"args": {}}]}}', "name"),
+    ('{"toolCall": {"functionCalls": [{"name": 5, "args": {}}]}}', "name"),
     ('{"toolCall": {"functionCalls": [{"name": "f", "args": [1]}]}}', "args"),
     ('{"toolCall": {"functionCalls": {"name": "f"}}}', "functionCalls"),
     ('{"toolCallCancellation": {"ids": [1]}}', "ids[0]"),

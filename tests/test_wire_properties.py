@@ -31,9 +31,12 @@ from gemini_ws._types import (
     GenerationConfig,
     GoAway,
     GoogleSearch,
+    InteractionStatus,
     Modality,
     ModalityTokenCount,
+    NullValue,
     Part,
+    PartialArg,
     RealtimeInput,
     Scheduling,
     ServerContent,
@@ -45,8 +48,10 @@ from gemini_ws._types import (
     ToolCall,
     ToolCallCancellation,
     ToolResponse,
+    TrafficType,
     Transcription,
     UsageMetadata,
+    WordInfo,
 )
 from gemini_ws._wire import decode, decode_all, decode_client, encode, encode_server
 
@@ -408,14 +413,39 @@ def test_snake_case_frames_decode_the_same(case: tuple[Any, dict[str, Any]]) -> 
 
 # --- server messages: encode_server -> decode ----------------------------------------------
 
-transcriptions = st.builds(
-    Transcription, text=st.none() | texts, finished=st.none() | st.booleans()
+offsets = st.none() | st.timedeltas(
+    min_value=datetime.timedelta(0), max_value=datetime.timedelta(hours=1)
 )
+transcriptions = st.builds(
+    Transcription,
+    text=st.none() | texts,
+    finished=st.none() | st.booleans(),
+    speaker_label=st.none() | names,
+    words=st.lists(
+        st.builds(WordInfo, word=st.none() | texts, start_offset=offsets, end_offset=offsets),
+        max_size=2,
+    ).map(tuple),
+    start_offset=offsets,
+    end_offset=offsets,
+)
+partial_args = st.lists(
+    st.builds(
+        PartialArg,
+        json_path=texts,
+        string_value=st.none() | texts,
+        number_value=st.none() | st.floats(allow_nan=False, allow_infinity=False),
+        bool_value=st.none() | st.booleans(),
+        null_value=st.none() | st.just(NullValue.NULL_VALUE),
+        will_continue=st.none() | st.booleans(),
+    ),
+    max_size=3,
+).map(tuple)
 usages = st.none() | st.builds(
     UsageMetadata,
     prompt_token_count=st.none() | st.integers(0, 2**40),
     response_token_count=st.none() | st.integers(0, 2**40),
     total_token_count=st.none() | st.integers(0, 2**40),
+    traffic_type=st.none() | st.sampled_from([*TrafficType, TrafficType("ON_DEMAND_NEW")]),
     prompt_tokens_details=st.lists(
         st.builds(
             ModalityTokenCount,
@@ -438,6 +468,8 @@ def server_contents(draw: st.DrawFn) -> ServerContent:
         input_transcription=draw(st.none() | transcriptions),
         output_transcription=draw(st.none() | transcriptions),
         grounding_metadata=draw(st.none() | free_form),
+        interim_input_transcription=draw(st.none() | transcriptions),
+        interaction_status=draw(st.none() | st.sampled_from(list(InteractionStatus))),
         usage_metadata=draw(usages),
     )
 
@@ -447,7 +479,14 @@ server_messages = (
     | st.builds(
         ToolCall,
         function_calls=st.lists(
-            st.builds(FunctionCall, name=names, args=free_form, id=st.none() | names), max_size=3
+            st.builds(
+                FunctionCall,
+                name=names,
+                args=free_form,
+                id=st.none() | names,
+                partial_args=partial_args,
+            ),
+            max_size=3,
         ).map(tuple),
         usage_metadata=usages,
     )

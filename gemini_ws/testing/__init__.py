@@ -9,8 +9,11 @@ async with open_fake_server(chunk_count=3) as server:
 ```
 
 The server speaks raw JSON exactly as PROTOCOL.md describes the real service; it does not use
-the client's codec. The documented behaviours (reply derivation, tool trigger, fault counting,
-resumption rules) live in the docstrings of ``_server``, ``_model`` and ``_faults``.
+the client's codec. It is strict by default: it refuses what the service refuses (unknown
+fields at any depth, ``sessionResumption.transparent``, the per-model rules), with the service's
+close codes and reasons; ``open_fake_server(strict=False)`` is the lenient fake. The documented
+behaviours (reply derivation, tool trigger, fault counting, resumption rules, strict mode) live
+in the docstrings of ``_server``, ``_model``, ``_faults``, ``_rules`` and ``_schema``.
 """
 
 from ._faults import Fault as Fault

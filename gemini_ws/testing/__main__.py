@@ -33,6 +33,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--chunk-interval", type=float, default=0.0)
     parser.add_argument("--default-modality", choices=("TEXT", "AUDIO"), default="AUDIO")
     parser.add_argument("--connection-lifetime", type=float, default=None)
+    parser.add_argument(
+        "--lenient",
+        action="store_true",
+        help="the lenient fake (strict=False): top-level keys checked only, no per-model rules",
+    )
     return parser
 
 
@@ -47,6 +52,7 @@ async def _serve(args: argparse.Namespace) -> None:
         chunk_interval=args.chunk_interval,
         default_modality=args.default_modality,
         connection_lifetime=args.connection_lifetime,
+        strict=not args.lenient,
     )
     with tempfile.TemporaryDirectory(prefix="gemini-ws-fake-") as tmp:
         async with trio.open_nursery() as nursery:

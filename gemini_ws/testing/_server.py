@@ -21,13 +21,18 @@ Behaviour, in the order a connection meets it (see PROTOCOL.md for the real serv
      "Method doesn't allow unregistered callers ..." text when there is no credential at all;
    - 1007 ``Invalid JSON payload received. Unexpected token. ...`` for bytes that are not JSON;
    - 1007 ``Invalid JSON payload received. Unknown name "x": Cannot find field.`` for an unknown
-     top-level key; 1007 ``Request contains an invalid argument.`` when the first message is not
+     top-level key; in strict mode (the default) also 1007 ``Invalid JSON payload received.
+     Unknown name "x" at 'setup.generation_config': Cannot find field.`` for an unknown field at
+     any depth of any client message (``_schema``; ``sessionResumption.transparent`` included);
+     1007 ``Request contains an invalid argument.`` when the first message is not
      ``setup``, for a message with no or several top-level keys, a second ``setup``, a ``setup``
      without a string ``model``, or ``responseModalities`` other than exactly one of TEXT/AUDIO;
    - 1008 ``models/X is not found for API version v1beta, or is not supported for
      bidiGenerateContent. Call ListModels...`` (cut to 123 bytes) for a model not in ``models``
      (a bare id gets ``models/`` prepended first).
-   Close reasons are always cut to 123 UTF-8 bytes without splitting a character.
+   In strict mode the per-model rules of ``_rules`` apply next (1007 for ``thinkingConfig`` on
+   gemini-3.8-live, for a thinking level other than LOW/MEDIUM/HIGH on its extended-thinking
+   variant). Close reasons are always cut to 123 UTF-8 bytes without splitting a character.
 3. **Setup.** ``{"setupComplete": {}}``. With no ``responseModalities`` the modality is the
    server's ``default_modality`` (AUDIO unless configured: the SDKs imply the real default is
    AUDIO; unconfirmed).
@@ -36,7 +41,10 @@ Behaviour, in the order a connection meets it (see PROTOCOL.md for the real serv
    base64 closes 1007). User turns:
    - ``clientContent``: its turns join the history at once; ``turnComplete: true`` starts a model
      turn whose text is the user text sent since the previous model turn. Any ``clientContent``
-     interrupts a running generation (as documented), even with ``NO_INTERRUPTION``.
+     interrupts a running generation (as documented), even with ``NO_INTERRUPTION``. In strict
+     mode, on gemini-3.1 and gemini-3.8 models, ``clientContent`` is initial history only (see
+     ``_rules``: other ``clientContent``, or a turn without ``role``, closes 1007, and the
+     ``turnComplete`` ending the history starts no model turn).
    - ``realtimeInput.text``: each text is a complete user turn (inside an ``activityStart`` /
      ``activityEnd`` bracket it joins that turn instead).
    - ``realtimeInput.audio`` (and audio ``mediaChunks``) with automatic activity detection (the
@@ -50,7 +58,8 @@ Behaviour, in the order a connection meets it (see PROTOCOL.md for the real serv
    - With ``automaticActivityDetection.disabled``: ``activityStart``/``activityEnd`` delimit the
      user turn (``activityEnd`` always starts a model turn, even an empty one); audio outside
      a bracket is ignored (counted in ``ignored_audio_bytes``) and ``audioStreamEnd`` ignored.
-     ``activityStart``/``activityEnd`` with automatic detection on close 1007 (unconfirmed).
+     ``activityStart``/``activityEnd`` with automatic detection on close 1007 (unconfirmed). In
+     strict mode ``activityEnd`` in a TEXT session that sent no audio closes 1007 as well.
    - ``realtimeInput.video`` frames are counted, and otherwise ignored.
    - Start of speech, ``activityStart`` and realtime text interrupt a running generation unless
      ``activityHandling`` is ``NO_INTERRUPTION`` (then the new turn waits for the current one).
@@ -59,7 +68,8 @@ Behaviour, in the order a connection meets it (see PROTOCOL.md for the real serv
    then what the responder yields, then (unless the responder sent ``turnComplete`` itself)
    ``{"serverContent": {"generationComplete": true}}`` and ``{"serverContent": {"turnComplete":
    true}, "usageMetadata": {...}}``, then, with resumption on, ``sessionResumptionUpdate`` with a
-   fresh handle and ``resumable: true`` (plus ``lastConsumedClientMessageIndex`` as a string with
+   fresh handle and ``resumable: true`` (plus, in lenient mode only, since strict mode refuses
+   ``transparent`` as the Gemini API does, ``lastConsumedClientMessageIndex`` as a string with
    ``transparent: true``: the 0-based index of the last client message on this connection whose
    effect is in the snapshot; ``setup`` is index 0).
    An interrupted turn ends ``toolCallCancellation {"ids": [...]}`` (if calls were pending),
@@ -76,11 +86,24 @@ Behaviour, in the order a connection meets it (see PROTOCOL.md for the real serv
    ``refuse_resume_while_old_open`` (default) a resume while the session's previous connection is
    still open closes the new one 1011 ``Internal error encountered.`` (reported third-party
    behaviour; close the old connection first).
-7. **Lifetime.** With ``connection_lifetime`` set, after that many seconds from the upgrade the
-   server sends ``{"goAway": {"timeLeft": "<goaway_time_left>s"}}`` and ``goaway_time_left``
-   seconds later closes with ``goaway_close_code`` and ``Deadline expired before operation could
-   complete.``. ``Fault.go_away_after_handle`` / ``FakeConnection.go_away_after_next_handle``
-   send the ``goAway`` right after a resumable handle instead.
+7. **Lifetime.** With ``connection_lifetime`` set (the service's is about 10 min; ``None`` by
+   default so that tests do not meet it), after that many seconds from the upgrade the server
+   sends ``{"goAway": {"timeLeft": "<goaway_time_left>s"}}`` (50 s by default, as in production)
+   and ``goaway_time_left`` seconds later ends the connection as ``goaway_end`` says:
+   ``"close_1011"`` (default) 1011 ``Deadline expired before operation could complete.``,
+   ``"close_1008"`` 1008 with the same reason (unconfirmed), ``"close_1000"`` 1000 ``The
+   operation was cancelled.`` (seen on Vertex), or ``"silent"``: the connection stays open but
+   the server sends nothing more and ignores the client (pongs still answered; ``silent`` set).
+   ``Fault.go_away_after_handle`` / ``FakeConnection.go_away_after_next_handle`` send the
+   ``goAway`` right after a resumable handle instead.
+   Limits (off by default): with ``session_limit`` a session (counted from its first
+   ``setupComplete``, across resumed connections) ends that many seconds later, and with
+   ``context_limit_tokens`` a model turn whose prompt (the session history, counted as
+   ``usageMetadata`` counts it) exceeds that many tokens ends it instead; both close 1007
+   ``Request contains an invalid argument.`` (the reason is unconfirmed) and set
+   ``limit_exceeded``, and neither applies when the setup has ``contextWindowCompression`` (the
+   service then runs without limit). ``pong_delay`` holds every pong answering a client ping
+   that many seconds (the service answers after 8-30 s; 0 by default).
 8. **Shutdown.** Leaving ``open_fake_server`` closes every connection with 1001 (bounded by
    ``close_timeout``), aborts what is left (stalled connections at once) and returns.
 """
@@ -128,6 +151,8 @@ from ._model import (
     text_message,
     usage_metadata,
 )
+from ._rules import history_rules_apply, thinking_refusal
+from ._schema import unknown_field_reason
 
 __all__ = [
     "DEFAULT_MODELS",
@@ -191,6 +216,8 @@ REASON_INTERNAL = "Internal error encountered."
 #: Close reason for a connection over ``max_connections`` (the real quota text is unconfirmed).
 REASON_QUOTA = "Resource has been exhausted (e.g. check quota)."
 REASON_SHUTDOWN = "The server is shutting down."
+#: Close reason of the ``goaway_end="close_1000"`` close (seen on Vertex, pipecat#3112).
+REASON_CANCELLED = "The operation was cancelled."
 _UNSENDABLE_CODES = frozenset({1005, 1006, 1015})
 
 
@@ -221,6 +248,8 @@ class FakeSession:
         self.connections: list[FakeConnection] = []
         self.handles: list[str] = []
         self.last_closed_at: float | None = None
+        #: trio time of the session's first ``setupComplete`` (``session_limit`` counts from it)
+        self.started_at: float | None = None
 
     @property
     def connection(self) -> FakeConnection | None:
@@ -281,6 +310,14 @@ _Item = _Message | _Raw | _Close | _Abort | _Cork | _Flush
 
 #: What ``max_connections_refusal`` accepts.
 MaxConnectionsRefusal = Literal["close_on_setup", "close", "http_429"]
+
+#: What ``goaway_end`` accepts: how a connection ends ``timeLeft`` after its ``goAway``.
+GoAwayEnd = Literal["close_1011", "close_1008", "close_1000", "silent"]
+_GOAWAY_CLOSES: dict[str, tuple[int, str]] = {
+    "close_1011": (1011, REASON_DEADLINE),
+    "close_1008": (1008, REASON_DEADLINE),
+    "close_1000": (1000, REASON_CANCELLED),
+}
 
 
 class _Generation:
@@ -344,6 +381,9 @@ class FakeConnection:
             the connection was then refused (see ``max_connections_refusal``).
         ignored_audio_bytes, audio_bytes_received, video_frames, unknown_tool_response_ids,
         context_window_compression, stalled.
+        silent: True once the connection went silent after a goAway (``goaway_end="silent"``).
+        limit_exceeded: ``"session"`` or ``"context"`` if ``session_limit`` /
+            ``context_limit_tokens`` closed the connection, else ``None``.
         closed: a ``trio.Event`` set when the connection is over.
     """
 
@@ -388,6 +428,8 @@ class FakeConnection:
         self.unknown_tool_response_ids: list[Any] = []
         self.context_window_compression: dict[str, Any] | None = None
         self.stalled = False
+        self.silent = False
+        self.limit_exceeded: str | None = None
         self.closed = trio.Event()
         self._progress = trio.Event()
 
@@ -423,6 +465,9 @@ class FakeConnection:
         self._silence_duration = server.silence_duration
         # Gemini 3.x thinking models: interactionStatus, and two turnCompletes per reply
         self._thinking = False
+        # strict mode, gemini-3.1/3.8: clientContent only as initial history (see _rules)
+        self._history_rules = False
+        self._history_open = False
 
     def __repr__(self) -> str:
         if self.closed.is_set():
@@ -479,11 +524,31 @@ class FakeConnection:
         if self._stream is not None:
             self._stream.abort()
 
-    def go_away(self, time_left: float = 5.0, *, close_code: int | None = 1011) -> None:
-        """Send ``goAway`` now and (unless ``close_code`` is None) close ``time_left`` later."""
+    def go_away(
+        self,
+        time_left: float | None = None,
+        *,
+        close_code: int | None = 1011,
+        end: GoAwayEnd | None = None,
+    ) -> None:
+        """Send ``goAway`` now and (unless ``close_code`` is None) close ``time_left`` later.
+
+        ``time_left`` defaults to the server's ``goaway_time_left``. ``close_code`` closes with
+        ``Deadline expired before operation could complete.``; ``end`` (one of the
+        ``goaway_end`` values) overrides it, e.g. ``end="silent"``.
+        """
         if self._nursery is None:
             raise RuntimeError("the connection is not running")
-        self._nursery.start_soon(self._go_away, time_left, close_code)
+        if time_left is None:
+            time_left = self.server.goaway_time_left
+        if end is not None:
+            _check_goaway_end(end)
+            ending: tuple[int, str] | None = _GOAWAY_CLOSES.get(end)
+            silent = end == "silent"
+        else:
+            ending = None if close_code is None else (close_code, REASON_DEADLINE)
+            silent = False
+        self._nursery.start_soon(self._go_away, time_left, ending, silent)
 
     def go_away_after_next_handle(
         self,
@@ -629,6 +694,8 @@ class FakeConnection:
         """Carry out one outbox item; False when the connection is over for the writer."""
         ws = self._ws
         assert ws is not None
+        if self.silent and isinstance(item, _Message | _Raw):
+            return True  # gone silent after a goAway: nothing more goes out
         if isinstance(item, _Close):
             await self._do_close(item.code, item.reason)
             return False
@@ -761,7 +828,7 @@ class FakeConnection:
             number = self._client_count
             self.received_raw.append(raw)
             self._notify()
-            if self._closing or self.stalled:
+            if self._closing or self.stalled or self.silent:
                 continue
             for fault in self.faults:
                 if fault.fires_on_client(number):
@@ -816,6 +883,13 @@ class FakeConnection:
         if len(message) != 1:
             await self._fail(1007, REASON_INVALID_ARGUMENT)
             return
+        if self.server.strict:
+            # the service's proto-JSON parser: unknown fields at any depth (checked on the
+            # frame as sent, so the name is quoted in the client's own casing)
+            reason = unknown_field_reason(obj)
+            if reason is not None:
+                await self._fail(1007, reason)
+                return
         try:
             await self._dispatch(message, number)
         except (TypeError, ValueError, ArithmeticError, RecursionError, AttributeError):
@@ -906,6 +980,12 @@ class FakeConnection:
                 await self._fail(1007, REASON_INVALID_ARGUMENT)
                 return
             self._modality = str(modalities[0]).upper()
+        strict = self.server.strict
+        if strict:
+            refusal = thinking_refusal(model, generation_config)
+            if refusal is not None:
+                await self._fail(1007, refusal)
+                return
         ric = setup.get("realtimeInputConfig") or {}
         aad = ric.get("automaticActivityDetection") or {} if isinstance(ric, dict) else {}
         self._auto_vad = not (isinstance(aad, dict) and aad.get("disabled") is True)
@@ -923,6 +1003,11 @@ class FakeConnection:
         self._resumption = resumption if isinstance(resumption, dict) else None
         cwc = setup.get("contextWindowCompression")
         self.context_window_compression = cwc if isinstance(cwc, dict) else None
+        history = setup.get("historyConfig")
+        self._history_rules = strict and history_rules_apply(model)
+        self._history_open = self._history_rules and (
+            isinstance(history, dict) and history.get("initialHistoryInClientContent") is True
+        )
 
         handle = self._resumption.get("handle") if self._resumption else None
         if handle:
@@ -947,6 +1032,13 @@ class FakeConnection:
         self.session = session
         self.setup = setup
         await self._emit({"setupComplete": {}})
+        if session.started_at is None:
+            session.started_at = trio.current_time()
+        limit = self.server.session_limit
+        if limit is not None and self.context_window_compression is None:
+            assert self._nursery is not None
+            remaining = session.started_at + limit - trio.current_time()
+            self._nursery.start_soon(self._session_deadline, remaining)
 
     def _set_tools(self, tools: Any) -> None:
         self._functions = {}
@@ -992,10 +1084,19 @@ class FakeConnection:
     ) -> None:
         session = self.session
         assert session is not None
-        self._interrupt(barge_in=False)
         turns = body.get("turns") or []
         if not isinstance(turns, list):
             raise _InvalidArgument(REASON_INVALID_ARGUMENT)
+        initial_history = False
+        if self._history_rules:
+            # gemini-3.1/3.8 (strict): every turn names its role, and clientContent is initial
+            # history only (see _rules)
+            if any(isinstance(c, dict) and not c.get("role") for c in turns):
+                raise _InvalidArgument(REASON_INVALID_ARGUMENT)
+            if not self._history_open:
+                raise _InvalidArgument(REASON_INVALID_ARGUMENT)
+            initial_history = True
+        self._interrupt(barge_in=False)
         for content in turns:
             if not isinstance(content, dict):
                 raise _InvalidArgument(REASON_INVALID_ARGUMENT)
@@ -1014,11 +1115,16 @@ class FakeConnection:
                 )
         self._pending_messages.append(message)
         if body.get("turnComplete") is True:
+            if initial_history:
+                # the end of the initial history: "will not trigger a model call"
+                self._history_open = False
+                return
             self._start_turn()
 
     def _on_realtime_input(
         self, body: dict[str, Any], message: dict[str, Any], number: int
     ) -> None:
+        self._history_open = False  # the realtime conversation has begun
         if "text" in body:
             text = body["text"]
             if not isinstance(text, str):
@@ -1058,6 +1164,8 @@ class FakeConnection:
         if body.get("activityEnd") is not None:
             if self._auto_vad:
                 raise _InvalidArgument(REASON_INVALID_ARGUMENT)
+            if self.server.strict and self._modality == "TEXT" and not self.audio_bytes_received:
+                raise _InvalidArgument(REASON_INVALID_ARGUMENT)  # python-genai#1720
             if self._activity_active:
                 self._activity_active = False
                 self._pending_messages.append(message)
@@ -1107,6 +1215,7 @@ class FakeConnection:
         """End the user turn: its not-yet-recorded input joins the history; queue a model turn."""
         session = self.session
         assert session is not None and self.setup is not None
+        self._history_open = False
         parts = list(self._pending_parts)
         if self._audio:
             mime = f"audio/pcm;rate={self._audio_rate}"
@@ -1148,6 +1257,11 @@ class FakeConnection:
             await self._run_turn(turn)
 
     async def _run_turn(self, turn: UserTurn) -> None:
+        if self._over_context_limit():
+            if not self._closing:
+                self.limit_exceeded = "context"
+                await self._fail(1007, REASON_INVALID_ARGUMENT)
+            return
         gen = _Generation(turn)
         self._current = gen
         instant = self.server.instant_replies
@@ -1270,7 +1384,7 @@ class FakeConnection:
         session.handles.append(handle)
         self.handles.append(handle)
         update: dict[str, Any] = {"newHandle": handle, "resumable": True}
-        if self._resumption.get("transparent") is True:
+        if self._resumption.get("transparent") is True and not self.server.strict:
             if self._pending_since is not None:
                 consumed = self._pending_since - 2
             else:
@@ -1282,13 +1396,39 @@ class FakeConnection:
 
     async def _lifetime(self, lifetime: float) -> None:
         await trio.sleep(lifetime)
-        await self._go_away(self.server.goaway_time_left, self.server.goaway_close_code)
+        server = self.server
+        silent = False
+        if server.goaway_close_code is not None:
+            ending: tuple[int, str] | None = (server.goaway_close_code, REASON_DEADLINE)
+        else:
+            ending = _GOAWAY_CLOSES.get(server.goaway_end)
+            silent = server.goaway_end == "silent"
+        await self._go_away(server.goaway_time_left, ending, silent)
 
-    async def _go_away(self, time_left: float, close_code: int | None) -> None:
+    async def _go_away(
+        self, time_left: float, ending: tuple[int, str] | None, silent: bool = False
+    ) -> None:
         await self._emit({"goAway": {"timeLeft": format_duration(time_left)}})
-        if close_code is None:
+        if silent:
+            await trio.sleep(time_left)
+            self.silent = True  # nothing more goes out; client input is ignored
+            self._notify()
+        elif ending is not None:
+            await self._close_later(time_left, *ending)
+
+    async def _session_deadline(self, remaining: float) -> None:
+        await trio.sleep(max(remaining, 0.0))
+        if self._closing:
             return
-        await self._close_later(time_left, close_code, REASON_DEADLINE)
+        self.limit_exceeded = "session"
+        await self._fail(1007, REASON_INVALID_ARGUMENT)
+
+    def _over_context_limit(self) -> bool:
+        limit = self.server.context_limit_tokens
+        if limit is None or self.context_window_compression is not None or self.session is None:
+            return False
+        usage = usage_metadata(self.session.history, response_text="", response_audio_bytes=0)
+        return int(usage["promptTokenCount"]) > limit
 
     async def _close_later(self, delay: float, code: int, reason: str) -> None:
         await trio.sleep(delay)
@@ -1314,6 +1454,11 @@ class FakeConnection:
 
 class _InvalidArgument(Exception):
     pass
+
+
+def _check_goaway_end(end: str) -> None:
+    if end not in ("close_1011", "close_1008", "close_1000", "silent"):
+        raise ValueError("goaway_end must be 'close_1011', 'close_1008', 'close_1000' or 'silent'")
 
 
 def _decode_blob(blob: Mapping[str, Any], where: str) -> bytes:
@@ -1415,8 +1560,25 @@ class FakeLiveServer:
             :class:`FakeModel` (seconds).
         responder: replaces the default model (see ``gemini_ws.testing._model``).
         default_modality: ``"AUDIO"`` (default) or ``"TEXT"`` when the setup names none.
-        connection_lifetime, goaway_time_left, goaway_close_code: ``goAway`` timing (seconds)
-            and the close that follows it.
+        strict: refuse what the service refuses (default ``True``): unknown fields at any depth,
+            ``sessionResumption.transparent``, and the per-model rules (see ``_rules``).
+            ``False``: the lenient fake (top-level keys checked only, no per-model rules,
+            ``transparent`` honoured with ``lastConsumedClientMessageIndex``).
+        connection_lifetime: seconds from the upgrade to the ``goAway`` (``None``: never; the
+            service's is about 10 min).
+        goaway_time_left: the ``goAway``'s ``timeLeft`` (50 s, as in production), also the
+            default of :meth:`FakeConnection.go_away`.
+        goaway_end: what follows ``timeLeft`` later: ``"close_1011"`` (default), ``"close_1008"``,
+            ``"close_1000"`` or ``"silent"`` (see the module docstring).
+        goaway_close_code: kept for compatibility: a close code that replaces ``goaway_end``'s
+            (with the deadline reason).
+        session_limit: seconds a session lasts without ``contextWindowCompression`` before a
+            1007 close (``None``: no limit; the service's is 15 min for audio, 2 min with video).
+        context_limit_tokens: the prompt size (tokens, as ``usageMetadata`` counts them) beyond
+            which a model turn closes 1007 instead, without ``contextWindowCompression``
+            (``None``: no limit; the service's is 128k for native audio, else 32k).
+        pong_delay: seconds before each pong to a client ping goes out (the service takes
+            8-30 s; 0 by default so that tests stay fast).
         ping_interval, ping_timeout: the server's own pings (RTTs in ``pong_rtts``).
         refuse_resume_while_old_open, handle_ttl: resumption rules.
         faults: faults for every connection (see also :meth:`inject`).
@@ -1477,9 +1639,14 @@ class FakeLiveServer:
         chunk_interval: float = 0.0,
         responder: Responder | None = None,
         default_modality: str = "AUDIO",
+        strict: bool = True,
         connection_lifetime: float | None = None,
-        goaway_time_left: float = 5.0,
-        goaway_close_code: int = 1011,
+        goaway_time_left: float = 50.0,
+        goaway_end: GoAwayEnd = "close_1011",
+        goaway_close_code: int | None = None,
+        session_limit: float | None = None,
+        context_limit_tokens: int | None = None,
+        pong_delay: float = 0.0,
         ping_interval: float | None = None,
         ping_timeout: float = 10.0,
         refuse_resume_while_old_open: bool = True,
@@ -1525,9 +1692,17 @@ class FakeLiveServer:
         self.silence_duration = silence_duration
         self.speech_level = speech_level
         self.interaction_status = interaction_status
+        _check_goaway_end(goaway_end)
+        if pong_delay < 0:
+            raise ValueError("pong_delay must be >= 0 seconds")
+        self.strict = strict
         self.connection_lifetime = connection_lifetime
         self.goaway_time_left = goaway_time_left
+        self.goaway_end: GoAwayEnd = goaway_end
         self.goaway_close_code = goaway_close_code
+        self.session_limit = session_limit
+        self.context_limit_tokens = context_limit_tokens
+        self.pong_delay = pong_delay
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.refuse_resume_while_old_open = refuse_resume_while_old_open
@@ -1750,6 +1925,7 @@ class FakeLiveServer:
         self._new_connection.set()
         self._new_connection = trio.Event()
         try:
+            stream.pong_delay = max(stream.pong_delay, self.pong_delay)
             for fault in connection.faults:
                 if fault.kind == "delay_pongs":
                     stream.pong_delay = max(stream.pong_delay, fault.seconds)
@@ -1834,9 +2010,14 @@ async def open_fake_server(
     chunk_interval: float = 0.0,
     responder: Responder | None = None,
     default_modality: str = "AUDIO",
+    strict: bool = True,
     connection_lifetime: float | None = None,
-    goaway_time_left: float = 5.0,
-    goaway_close_code: int = 1011,
+    goaway_time_left: float = 50.0,
+    goaway_end: GoAwayEnd = "close_1011",
+    goaway_close_code: int | None = None,
+    session_limit: float | None = None,
+    context_limit_tokens: int | None = None,
+    pong_delay: float = 0.0,
     ping_interval: float | None = None,
     ping_timeout: float = 10.0,
     refuse_resume_while_old_open: bool = True,
@@ -1856,6 +2037,10 @@ async def open_fake_server(
 ) -> AsyncIterator[FakeLiveServer]:
     """Run a fake Gemini Live server for the duration of the ``async with`` block.
 
+    The options are :class:`FakeLiveServer`'s. The server is strict by default: it refuses what
+    the service refuses (unknown fields at any depth, ``sessionResumption.transparent``, the
+    per-model rules); ``strict=False`` gives the lenient fake.
+
     Every task and socket of the server ends with the block: open connections are closed with
     1001 (bounded by ``close_timeout``) or aborted. With ``raise_errors`` (default), bugs caught
     inside the fake or a custom responder are raised as :class:`FakeServerError` on exit.
@@ -1872,9 +2057,14 @@ async def open_fake_server(
         chunk_interval=chunk_interval,
         responder=responder,
         default_modality=default_modality,
+        strict=strict,
         connection_lifetime=connection_lifetime,
         goaway_time_left=goaway_time_left,
+        goaway_end=goaway_end,
         goaway_close_code=goaway_close_code,
+        session_limit=session_limit,
+        context_limit_tokens=context_limit_tokens,
+        pong_delay=pong_delay,
         ping_interval=ping_interval,
         ping_timeout=ping_timeout,
         refuse_resume_while_old_open=refuse_resume_while_old_open,
