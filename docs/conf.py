@@ -54,6 +54,7 @@ autodoc_member_order = "bysource"
 # (documented with ``py:type`` in api.rst; "~" shows them as ``StreamEvent``).
 autodoc_type_aliases = {
     "StreamEvent": "~gemini_ws.StreamEvent",
+    "MetricsCallback": "~gemini_ws.MetricsCallback",
     "ClientMessage": "~gemini_ws.ClientMessage",
     "ServerMessage": "~gemini_ws.ServerMessage",
     "Responder": "~gemini_ws.testing.Responder",
@@ -84,6 +85,8 @@ _NOT_CONSTRUCTED = {
     "gemini_ws.audio.PlaybackStatistics",
     "gemini_ws.ToolRunner",
     "gemini_ws.ToolRunnerStatistics",
+    "gemini_ws.TurnMetrics",
+    "gemini_ws.SessionMetrics",
 }
 
 # References to the standard library (``os.PathLike``, ``wave``) and to trio: there is no
@@ -93,6 +96,9 @@ nitpick_ignore_regex = [(r"py:.*", rf"(?:{_EXTERNAL})(?:\..*)?")]
 nitpick_ignore = [
     # private classes the design notes name on purpose
     ("py:class", "gemini_ws._session.Session"),
+    # gemini_ws.telemetry.instrument()'s argument: opentelemetry is an optional extra
+    ("py:class", "TracerProvider"),
+    ("py:class", "opentelemetry.trace.TracerProvider"),
 ]
 
 _ASYNC_ITERATOR = re.compile(

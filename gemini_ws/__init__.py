@@ -27,6 +27,9 @@ from ._errors import SetupTimeoutError as SetupTimeoutError
 from ._errors import StreamClosedError as StreamClosedError
 from ._errors import TLSError as TLSError
 from ._errors import WebSocketError as WebSocketError
+from ._metrics import MetricsCallback as MetricsCallback
+from ._metrics import SessionMetrics as SessionMetrics
+from ._metrics import TurnMetrics as TurnMetrics
 from ._pool import ConnectionPool as ConnectionPool
 from ._pool import PoolStatistics as PoolStatistics
 from ._stream import LiveStream as LiveStream

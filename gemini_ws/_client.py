@@ -21,6 +21,7 @@ import sniffio
 import trio
 
 from . import _connection
+from ._auth import ApiKeyAuth, Auth, BearerAuth, default_credentials
 from ._connection import ConnectionOptions, LiveConnection
 from ._errors import (
     ConfigurationError,
@@ -29,6 +30,7 @@ from ._errors import (
     leaves,
     register_secret,
 )
+from ._metrics import MetricsCallback
 from ._models import check_setup_for_model, traits_of
 from ._pool import ConnectionPool, check_pool_options
 from ._stream import LiveStream, ReconnectPolicy, StreamEvent, StreamOptions
@@ -53,6 +55,32 @@ _VERSIONS = ("v1", "v1beta", "v1alpha")
 
 def _path(api_version: str, method: str) -> str:
     return f"/ws/google.ai.generativelanguage.{api_version}.GenerativeService.{method}"
+
+
+_VERTEX_VERSIONS = ("v1beta1", "v1")
+#: Vertex AI's multi-region locations, served from their own hosts.
+_MULTI_REGIONS = frozenset({"us", "eu"})
+
+
+def _vertex_path(api_version: str) -> str:
+    return f"/ws/google.cloud.aiplatform.{api_version}.LlmBidiService/BidiGenerateContent"
+
+
+def _vertex_base_url(location: str | None) -> str:
+    """The host google-genai picks for a Vertex AI location (PROTOCOL.md 1.2)."""
+    if location is None or location == "global":
+        return "wss://aiplatform.googleapis.com"
+    if location in _MULTI_REGIONS:
+        return f"wss://aiplatform.{location}.rep.googleapis.com"
+    return f"wss://{location}-aiplatform.googleapis.com"
+
+
+def _forget_tokens(auth: BearerAuth | None) -> Any:
+    def forget() -> None:
+        if auth is not None:
+            auth.forget()
+
+    return forget
 
 
 def _require_trio(what: str) -> None:
@@ -83,6 +111,13 @@ class Client:
     fastest: websockets' sans-I/O protocol driven by the stream's own receiver task) or
     ``"trio-websocket"`` (trio-websocket's public API; see :doc:`transports` for the few
     things it reports differently).
+
+    *vertexai* (or ``GOOGLE_GENAI_USE_VERTEXAI=true``) talks to Vertex AI instead
+    (:doc:`vertex`): *project* and *location* (or ``GOOGLE_CLOUD_PROJECT`` and
+    ``GOOGLE_CLOUD_LOCATION``; location ``global`` by default) pick the host and the model's
+    resource name, and *credentials* (a google-auth ``Credentials`` object; the application
+    default credentials when omitted) give an OAuth access token for each connection,
+    refreshed before it expires. An *api_key* alone on Vertex AI is express mode.
     """
 
     def __init__(
@@ -107,27 +142,66 @@ class Client:
         idle_timeout: float = 30.0,
         pool_timeout: float = 30.0,
         transport: str | None = None,
+        vertexai: bool | None = None,
+        project: str | None = None,
+        location: str | None = None,
+        credentials: object | None = None,
     ) -> None:
-        key = api_key or os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY")
-        if not key:
+        if vertexai is None:
+            flag = os.environ.get("GOOGLE_GENAI_USE_VERTEXAI", "")
+            vertexai = flag.strip().lower() in ("1", "true", "yes")
+        if not isinstance(vertexai, bool):
             raise ConfigurationError(
-                "no API key: pass Client(api_key=...) or set GEMINI_API_KEY (or GOOGLE_API_KEY)"
+                f"vertexai must be True or False, got {type(vertexai).__name__}"
             )
-        if not isinstance(key, str) or any(c in key for c in "\r\n\0"):
+        #: True when this client talks to Vertex AI (see :doc:`vertex`).
+        self.vertexai = vertexai
+        self.project: str | None = None
+        self.location: str | None = None
+        self._bearer: BearerAuth | None = None
+        key: str | None
+        if vertexai:
+            key = self._init_vertex(api_key, project, location, credentials)
+        else:
+            if project is not None or location is not None or credentials is not None:
+                raise ConfigurationError(
+                    "project, location and credentials are for Vertex AI: pass vertexai=True "
+                    "(or set GOOGLE_GENAI_USE_VERTEXAI=true)"
+                )
+            key = (
+                api_key or os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY")
+            )
+            if not key:
+                raise ConfigurationError(
+                    "no API key: pass Client(api_key=...) or set GEMINI_API_KEY (or "
+                    "GOOGLE_API_KEY)"
+                )
+        if key is not None and (
+            not isinstance(key, str) or any(c in key for c in "\r\n\0")
+        ):
             raise ConfigurationError("the API key must be a str without control characters")
         # (the key is registered with the redactor only once every argument is valid: below)
         self._api_key = key
-        self.ephemeral = key.startswith(_EPHEMERAL_PREFIX)
-        version = api_version or ("v1alpha" if self.ephemeral else "v1beta")
-        if version not in _VERSIONS:
+        self.ephemeral = key is not None and key.startswith(_EPHEMERAL_PREFIX)
+        if vertexai and self.ephemeral:
             raise ConfigurationError(
-                f"api_version must be one of {', '.join(_VERSIONS)}, got {version!r:.40}"
+                "ephemeral auth_tokens/ tokens are for the Gemini Developer API, not Vertex AI"
+            )
+        if vertexai:
+            version = api_version or "v1beta1"
+            versions: tuple[str, ...] = _VERTEX_VERSIONS
+        else:
+            version = api_version or ("v1alpha" if self.ephemeral else "v1beta")
+            versions = _VERSIONS
+        if version not in versions:
+            raise ConfigurationError(
+                f"api_version must be one of {', '.join(versions)}, got {version!r:.40}"
             )
         self.api_version = version
         method = "BidiGenerateContentConstrained" if self.ephemeral else "BidiGenerateContent"
         if base_url is not None and not isinstance(base_url, str):
             raise ConfigurationError(f"base_url must be a str, got {type(base_url).__name__}")
-        if base_url is not None and len(key) >= 4 and key in base_url:
+        if base_url is not None and key is not None and len(key) >= 4 and key in base_url:
             # said without echoing the URL: the key is not registered for masking yet
             raise ConfigurationError("base_url must not contain the API key; pass api_key")
         if not isinstance(allow_insecure, bool):
@@ -138,8 +212,12 @@ class Client:
             raise ConfigurationError(
                 f"ssl_context must be an ssl.SSLContext, got {type(ssl_context).__name__}"
             )
+        if vertexai:
+            default_base, path = _vertex_base_url(self.location), _vertex_path(version)
+        else:
+            default_base, path = DEFAULT_BASE_URL, _path(version, method)
         self.endpoint = Endpoint.from_base_url(
-            base_url or DEFAULT_BASE_URL, _path(version, method), allow_insecure=allow_insecure
+            base_url or default_base, path, allow_insecure=allow_insecure
         )
         # (bools are refused: isinstance(True, int) holds, and True would mean 1)
         check_number("connect_timeout", connect_timeout)
@@ -190,10 +268,15 @@ class Client:
             ("x-goog-api-client", f"gemini-ws/{__version__}"),
         ]
         self._headers += list(extra.items())
-        if self.ephemeral:
-            self._headers.append(("authorization", f"Token {key}"))
+        self._auth: Auth
+        if self._bearer is not None:
+            self._auth = self._bearer
+        elif self.ephemeral:
+            assert key is not None
+            self._auth = ApiKeyAuth("authorization", f"Token {key}")
         else:
-            self._headers.append(("x-goog-api-key", key))
+            assert key is not None
+            self._auth = ApiKeyAuth("x-goog-api-key", key)
         self.pool_size = pool_size
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout
@@ -206,12 +289,72 @@ class Client:
         self._streams: set[LiveStream] = set()
         self.models = Models(self)
         # Every argument is valid: from now until this client closes (or is collected without
-        # having been entered) its key is masked in every error and log record.
-        self._forget_key = weakref.finalize(self, register_secret(key))
+        # having been entered) its key (or every access token it used) is masked in every
+        # error and log record.
+        forget = register_secret(key) if key is not None else _forget_tokens(self._bearer)
+        self._forget_key = weakref.finalize(self, forget)
+
+    def _init_vertex(
+        self,
+        api_key: str | None,
+        project: str | None,
+        location: str | None,
+        credentials: object | None,
+    ) -> str | None:
+        """Settle the Vertex AI target and credentials; returns the express-mode API key."""
+        for name, value in (("project", project), ("location", location)):
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise ConfigurationError(f"{name} must be a non-empty str, got {value!r:.40}")
+        if api_key is not None and (project is not None or location is not None):
+            raise ConfigurationError(
+                "on Vertex AI an api_key (express mode) and project/location exclude each "
+                "other: pass one or the other"
+            )
+        if api_key is not None and credentials is not None:
+            raise ConfigurationError("pass credentials or an api_key, not both")
+        project = project or os.environ.get("GOOGLE_CLOUD_PROJECT") or None
+        location = location or os.environ.get("GOOGLE_CLOUD_LOCATION") or None
+        if api_key is None and credentials is None and project is None and location is None:
+            api_key = os.environ.get("GOOGLE_API_KEY") or None  # express mode from the env
+        if api_key is not None:
+            self.location = location
+            return api_key  # express mode: x-goog-api-key, no project
+        if credentials is None:
+            credentials, found = default_credentials()
+            project = project or found
+        if not project:
+            raise ConfigurationError(
+                "Vertex AI needs a project: pass project=... or set GOOGLE_CLOUD_PROJECT"
+            )
+        self.project = project
+        self.location = location or "global"
+        self._bearer = BearerAuth(credentials)
+        return None
+
+    def vertex_model_name(self, model: str) -> str:
+        """The Vertex AI resource name of *model*, as google-genai writes it.
+
+        A bare id becomes ``publishers/google/models/<id>``, ``<publisher>/<id>`` becomes
+        ``publishers/<publisher>/models/<id>``; with a project (not express mode) the name is
+        prefixed with ``projects/<project>/locations/<location>/``. A ``projects/...`` name is
+        kept as it is.
+        """
+        if not isinstance(model, str) or not model:
+            raise ConfigurationError(f"model must be a non-empty str, got {model!r:.40}")
+        if model.startswith("projects/"):
+            return model
+        if model.startswith("models/"):
+            model = f"publishers/google/{model}"
+        elif not model.startswith("publishers/"):
+            publisher, _, name = model.rpartition("/")
+            model = f"publishers/{publisher or 'google'}/models/{name}"
+        if self.project is not None and self.location is not None:
+            model = f"projects/{self.project}/locations/{self.location}/{model}"
+        return model
 
     def __repr__(self) -> str:
         state = "open" if self._nursery is not None else ("closed" if self._closed else "new")
-        return f"<gemini_ws.Client {self.endpoint.url} api_key=*** {state}>"
+        return f"<gemini_ws.Client {self.endpoint.url} {self._auth.describe()} {state}>"
 
     # --- lifetime ------------------------------------------------------------------------
     async def __aenter__(self) -> Client:
@@ -330,6 +473,11 @@ class Client:
             )
         if not isinstance(model, str):
             raise ConfigurationError(f"model must be a str, got {type(model).__name__}")
+        if self.vertexai:
+            model = self.vertex_model_name(model)
+            if self._bearer is not None and not cfg.response_modalities:
+                # as google-genai does on Vertex AI: the server's default is not relied on
+                cfg = cfg.evolve(response_modalities=["AUDIO"])
         setup = cfg.to_setup(model)
         check_setup_for_model(setup)
         return setup
@@ -351,7 +499,10 @@ class Client:
         """Open one connection (TCP, TLS, WebSocket upgrade; no setup yet), bypassing the
         pool. The caller must ``aclose()`` it."""
         nursery = self._require_open()
-        conn = LiveConnection(self.endpoint, self._headers, self.connection_options)
+        # credentials per connection: an access token is refreshed here when it is due, so
+        # every spare, handover and re-dial opens with a valid one
+        headers = self._headers + await self._auth.headers()
+        conn = LiveConnection(self.endpoint, headers, self.connection_options)
         return await conn.open(nursery)
 
     @contextlib.asynccontextmanager
@@ -362,6 +513,7 @@ class Client:
         *,
         reconnect: bool | ReconnectPolicy = False,
         resume_handle: str | None = None,
+        metrics: MetricsCallback | None = None,
     ) -> AsyncIterator[LiveStream]:
         """Open a Live session on *model*; yields a :class:`LiveStream` once the server has
         answered ``setupComplete``.
@@ -371,6 +523,9 @@ class Client:
         as a :class:`SessionResumed` event. ``resume_handle`` resumes an earlier session by
         hand (everything but the model may change). On leaving the block, queued messages are
         flushed, the connection is closed with 1000 and every task of the stream has finished.
+        ``metrics`` (a sync or async function) gets a :class:`TurnMetrics` at the end of each
+        model turn and a :class:`SessionMetrics` at the end of the block (see
+        :doc:`observability`).
         """
         _require_trio("client.stream()")
         if reconnect is True:
@@ -385,7 +540,9 @@ class Client:
         if policy is not None and setup.session_resumption is None:
             setup = attrs.evolve(setup, session_resumption=SessionResumptionConfig())
         self._require_open()
-        stream = LiveStream(setup, self.stream_options, pool=self.pool, reconnect=policy)
+        stream = LiveStream(
+            setup, self.stream_options, pool=self.pool, reconnect=policy, metrics=metrics
+        )
         body_error: BaseException | None = None
         self._streams.add(stream)
         try:

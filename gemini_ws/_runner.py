@@ -29,7 +29,7 @@ looked.
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
 import trio
@@ -78,6 +78,9 @@ from ._types import (
 )
 from ._validate import validated
 from ._wire import decode, encode
+
+if TYPE_CHECKING:
+    from ._metrics import StreamObserver
 
 __all__ = ["Pool", "SessionRunner", "StreamEvent", "StreamOptions"]
 
@@ -182,6 +185,8 @@ class SessionRunner:
         self.paused_since: float | None = None
         self.paused_total = 0.0
         self.go_away: GoAway | None = None
+        #: metrics and traces (None when nobody asked for either: then nothing is observed)
+        self.observer: StreamObserver | None = None
 
     # --- opening (driven by Client.stream) ----------------------------------------------------
     async def open(self, nursery: trio.Nursery) -> None:
@@ -189,12 +194,16 @@ class SessionRunner:
         (under a cancel scope of their own: stopping them never touches the caller's body)."""
         self.nursery = await nursery.start(self._host)
         stale_spares = 0
+        observer = self.observer
         while True:
+            asked = trio.current_time()
             conn = await self._pool.checkout()
             t0 = trio.current_time()
             try:
                 early = await self._setup_connection(conn, self.session.setup)
             except BaseException as exc:
+                if observer is not None:
+                    observer.setup_done(conn, asked, t0, trio.current_time(), exc, first=True)
                 with trio.CancelScope(shield=True):
                     await conn.aclose(1000)
                     self._pool.release(conn)
@@ -207,6 +216,8 @@ class SessionRunner:
                 raise
             break
         self.setup_time = trio.current_time() - t0
+        if observer is not None:
+            observer.setup_done(conn, asked, t0, t0 + self.setup_time, None, first=True)
         self.conn = self._slot = conn
         self.session.setup_complete()
         self._push_early(early)
@@ -294,6 +305,8 @@ class SessionRunner:
                     self.outgoing.push_front(item, item.size)
             elif isinstance(action, Emit):
                 self.incoming.push_back(action.event, 0)
+                if self.observer is not None:
+                    self.observer.on_handover(action.event, trio.current_time())
             elif isinstance(action, Fail):
                 self._on_fail(action.error)
             elif isinstance(action, SetTimer):
@@ -311,6 +324,8 @@ class SessionRunner:
         """The session is over with *error*: wake everybody, report what never went out."""
         if error.resume_handle is None and self.session.handle is not None:
             error.resume_handle = self.session.handle  # the caller can still resume by hand
+        if self.observer is not None:
+            self.observer.on_error(error, trio.current_time())
         self.collect_unsent()
         self.outgoing.close(error)
         self.incoming.close(error)
@@ -369,12 +384,18 @@ class SessionRunner:
         old = self.conn
         assert old is not None
         new: LiveConnection | None = None
+        asked = acquired = trio.current_time()
         try:
             assert self._slot is not None
             new = await self._pool.checkout_replacement(self._slot)
+            acquired = trio.current_time()
             self._slot = new  # the slot moved with it, and stays if its setup fails
             early = await self._setup_connection(new, action.setup)
         except BaseException as exc:
+            if self.observer is not None:
+                self.observer.setup_done(
+                    new, asked, acquired, trio.current_time(), exc, first=False
+                )
             if new is not None:
                 await new.aclose(1000)  # shielded: also when cancelled
             if not isinstance(exc, GeminiWSError):
@@ -386,6 +407,8 @@ class SessionRunner:
             else:
                 self.apply(self.session.dial_failed(exc, trio.current_time()))
             return
+        if self.observer is not None:
+            self.observer.setup_done(new, asked, acquired, trio.current_time(), None, first=False)
         # everything the old connection read is delivered before the SessionResumed event
         served = self._served.get(self.session.generation)
         try:
@@ -503,7 +526,10 @@ class SessionRunner:
         self.received_bytes += size
 
     def _observe(self, message: ServerMessage) -> None:
-        """What the stream itself keeps: goAway, turn timing, the handle on the connection."""
+        """What the stream itself keeps: goAway, turn timing, the handle on the connection;
+        and what the observer makes metrics and spans of."""
+        if self.observer is not None:
+            self.observer.on_message(message)
         if isinstance(message, ServerContent):
             if self._turn_started_at is not None and (
                 message.model_turn is not None or message.output_transcription is not None
@@ -596,6 +622,9 @@ class SessionRunner:
         """Write *item* on *conn*, telling the session; False once the connection is over.
         *inline*: written from the caller's task (see :meth:`submit`)."""
         session = self.session
+        if self.observer is not None and item.seq == 0 and not item.seed:
+            # (a replayed message is not a new request; seq is set by its first write)
+            self.observer.on_write(item.message, trio.current_time())
         self.apply(session.write_started(item, generation))
         if self._turn_started_at is None and _starts_turn_timer(item.message):
             # stamped before the write: the reply may arrive before send() returns

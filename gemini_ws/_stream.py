@@ -5,18 +5,21 @@ the :class:`~gemini_ws._session.Session` machine that decides every handover."""
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import attrs
 import trio
 
+from . import telemetry
 from ._connection import ConnectionStatistics, LiveConnection
 from ._errors import (
     ConfigurationError,
     GeminiWSError,
     StreamClosedError,
 )
+from ._metrics import MetricsCallback, MetricsSink, StreamObserver
 from ._models import check_setup_for_model, traits_of
 from ._runner import Pool, SessionRunner, StreamEvent, StreamOptions
 from ._session import (
@@ -150,11 +153,17 @@ class LiveStream:
         *,
         pool: Pool,
         reconnect: ReconnectPolicy | None = None,
+        metrics: MetricsCallback | None = None,
     ) -> None:
         self.options = options
         self._run = SessionRunner(setup, options, pool=pool, reconnect=reconnect)
         self._model_idle = True
         self._tools: ToolRunner | None = None
+        if metrics is not None and not callable(metrics):
+            raise ConfigurationError(
+                f"metrics must be a function (sync or async), got {type(metrics).__name__}"
+            )
+        self._metrics = metrics
 
     def __repr__(self) -> str:
         return f"<LiveStream {self.setup.model} {self.state}>"
@@ -213,10 +222,29 @@ class LiveStream:
 
     # --- driven by Client.stream ----------------------------------------------------------
     async def _open(self, nursery: trio.Nursery) -> None:
+        # Metrics and traces are observed only when asked for (see gemini_ws._metrics): without
+        # them the runner's observer stays None, one attribute test per message.
+        now = trio.current_time()
+        tracer = telemetry.session_tracer(self.model, now)
+        if self._metrics is not None or tracer is not None:
+            sink = MetricsSink(self._metrics, nursery) if self._metrics is not None else None
+            self._run.observer = StreamObserver(self.model, now, sink=sink, tracer=tracer)
         await self._run.open(nursery)
 
     async def _close(self, *, flush: bool) -> None:
+        # Client.stream closes with flush=False only while handling the exception that leaves
+        # the block (a failed open, or the body's): that is how the session ended.
+        leaving = sys.exception() if not flush else None
         await self._run.close(flush=flush)
+        observer = self._run.observer
+        if observer is None:
+            return
+        error: BaseException | None = leaving or self._run.session.error
+        if error is None and self.unsent and self.state != "cancelled":
+            error = StreamClosedError("the stream ended before every queued message was sent")
+        observer.close(self.state, error, trio.current_time())
+        if observer.sink is not None:
+            await observer.sink.aclose(self.options.close_timeout)
 
     async def _client_closed(self) -> None:
         await self._run.client_closed()

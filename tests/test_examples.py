@@ -100,6 +100,14 @@ EXPECTED: dict[str, list[str]] = {
         "timeouts: 0, waiting: 0",
         "spares after refill: 2",
     ],
+    "observability.py": [
+        "using the built-in fake Live server",
+        "turn 1: tokens in/out 4/10 {'TEXT': 4}, tool calls ['get_time'], first chunk after",
+        "turn 2: tokens in/out 15/4 {'TEXT': 15}, tool calls [], first chunk after",
+        "session: 2 turns, 33 tokens, 1 handover(s), warm=False, ended with None;",
+        # (the span tree is printed when opentelemetry-sdk is installed: the test extra has it)
+        "traces:",
+    ],
     "anyio_example.py": [
         "using the built-in fake Live server",
         "model: You said: first, from an anyio task",

@@ -11,7 +11,9 @@ async with open_fake_server(chunk_count=3) as server:
 The server speaks raw JSON exactly as PROTOCOL.md describes the real service; it does not use
 the client's codec. It is strict by default: it refuses what the service refuses (unknown
 fields at any depth, ``sessionResumption.transparent``, the per-model rules), with the service's
-close codes and reasons; ``open_fake_server(strict=False)`` is the lenient fake. The documented
+close codes and reasons; ``open_fake_server(strict=False)`` is the lenient fake. It also serves
+the Vertex AI path (``server.vertex_endpoint()``, ``Authorization: Bearer`` with one of
+``server.bearer_tokens``; see ``_server`` item 9). The documented
 behaviours (reply derivation, tool trigger, fault counting, resumption rules, strict mode) live
 in the docstrings of ``_server``, ``_model``, ``_faults``, ``_rules`` and ``_schema``.
 """
@@ -28,6 +30,7 @@ from ._model import split_text as split_text
 from ._model import text_message as text_message
 from ._model import tone_pcm as tone_pcm
 from ._server import DEFAULT_MODELS as DEFAULT_MODELS
+from ._server import DEFAULT_VERTEX_MODELS as DEFAULT_VERTEX_MODELS
 from ._server import FakeConnection as FakeConnection
 from ._server import FakeLiveServer as FakeLiveServer
 from ._server import FakeServerError as FakeServerError

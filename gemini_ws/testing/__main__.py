@@ -1,7 +1,9 @@
 """Run the fake Gemini Live server standalone: ``python -m gemini_ws.testing --port 8765``.
 
-Prints ``url: ...``, ``api_key: ...`` (and ``ca_file: ...`` with ``--tls``) on stdout, one per
-line, then a line ``ready``, and serves until Ctrl-C (SIGINT) or SIGTERM.
+Prints ``url: ...``, ``api_key: ...`` (and ``ca_file: ...`` with ``--tls``), then
+``vertex_endpoint: ...`` (the Vertex AI path on the same host and port) and one
+``bearer_token: ...`` line per accepted Vertex access token, on stdout, one per line, then a
+line ``ready``, and serves until Ctrl-C (SIGINT) or SIGTERM.
 """
 
 from __future__ import annotations
@@ -28,6 +30,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--tls", action="store_true", help="serve wss:// with a throwaway CA")
     parser.add_argument("--api-key", default="test-key")
+    parser.add_argument(
+        "--bearer-token",
+        action="append",
+        default=None,
+        metavar="TOKEN",
+        help="an OAuth access token accepted on the Vertex AI path (repeatable; default "
+        "test-access-token)",
+    )
     parser.add_argument("--chunk-count", type=int, default=5)
     parser.add_argument("--first-chunk-delay", type=float, default=0.0)
     parser.add_argument("--chunk-interval", type=float, default=0.0)
@@ -47,6 +57,7 @@ async def _serve(args: argparse.Namespace) -> None:
         host=args.host,
         port=args.port,
         api_key=args.api_key,
+        bearer_tokens=tuple(args.bearer_token or ("test-access-token",)),
         chunk_count=args.chunk_count,
         first_chunk_delay=args.first_chunk_delay,
         chunk_interval=args.chunk_interval,
@@ -63,6 +74,9 @@ async def _serve(args: argparse.Namespace) -> None:
                 ca_file = trio.Path(tmp) / "ca.pem"
                 await ca_file.write_bytes(server.ca_pem)
                 print(f"ca_file: {ca_file}")
+            print(f"vertex_endpoint: {server.vertex_endpoint()}")
+            for token in sorted(server.bearer_tokens):
+                print(f"bearer_token: {token}")
             print("ready", flush=True)
             with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                 async for _ in signals:

@@ -146,7 +146,8 @@ class UserTurn:
         return "outputAudioTranscription" in self.setup
 
     def new_function_call_id(self) -> str:
-        """A fresh id shaped like the real ones: ``function-call-`` and 19 digits."""
+        """A fresh id shaped like the real ones: ``function-call-`` and 19 digits on the Gemini
+        API path, a UUID on the Vertex AI path."""
         return self._new_call_id()
 
     @property

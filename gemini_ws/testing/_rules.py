@@ -10,7 +10,11 @@ as the Vertex AI path does. The strict refusals, each a 1007 close:
    'setup.generation_config': Cannot find field.`` (see ``_schema`` for the fields and the path
    rules). ``sessionResumption.transparent`` is one of them on the Gemini API (``Unknown name
    "transparent" at 'setup.session_resumption'``), so strict mode never sends
-   ``lastConsumedClientMessageIndex``. [3P code; PROTOCOL.md 9.2, 9.4]
+   ``lastConsumedClientMessageIndex`` there. [3P code; PROTOCOL.md 9.2, 9.4] On the Vertex AI
+   path the fields are the Vertex ones (``_schema.VERTEX_MESSAGES``: ``transparent``,
+   ``explicitVadSignal``, the Vertex-only tools... are known there, and honoured), and the
+   rules below apply by the model id whatever its prefix
+   (``projects/p/locations/l/publishers/google/models/gemini-3.8-live`` is gemini-3.8-live).
 2. **gemini-3.8-live** (and variants other than extended-thinking): any
    ``generationConfig.thinkingConfig`` closes ``Thinking level is not supported for this
    model`` [3P openclaw#152413].

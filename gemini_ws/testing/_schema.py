@@ -32,6 +32,26 @@ of free-form fields (``None`` in the schema: function ``parameters`` / ``paramet
 ``response`` / ``responseJsonSchema``, ``responseSchema``, function-call ``args``,
 function-response ``response``, ``labels``, ``partMetadata``, and leaves the fake does not model
 in depth such as ``videoMetadata``) are never looked into.
+
+:data:`VERTEX_MESSAGES` is the same description for the Vertex AI path
+(``/ws/google.cloud.aiplatform.{v1beta1|v1}.LlmBidiService/BidiGenerateContent``), written from
+the SDK's ``_to_vertex`` converters: it admits what they carry that the Gemini API refuses
+(``explicitVadSignal``, ``sessionResumption.transparent``, the ``retrieval`` /
+``enterpriseWebSearch`` / ``parallelAiSearch`` / ``exaAiSearch`` tools (free-form here),
+``googleSearch.blockingConfidence`` / ``excludeDomains``, ``googleMaps.groundingTypes``,
+``googleMaps.authConfig``'s Vertex fields, ``safetySettings[].method``,
+``functionCall.partialArgs`` / ``willContinue``, ``generationConfig.routingConfig`` /
+``modelConfig`` (the SDK's ``model_selection_config``) / ``audioTimestamp``) and refuses what a
+``_to_vertex`` converter refuses as "only supported in Gemini Developer API mode"
+(``generationConfig.enableEnhancedCivicAnswers``, the ``fileSearch`` tool, ``mcpServers[].name``
+/ ``streamableHttpTransport``, ``replicatedVoiceConfig.consentAudio`` /
+``voiceConsentSignature``, ``Part.toolCall`` / ``toolResponse`` / ``partMetadata``,
+``functionResponse.willContinue``, ``FunctionResponsePart.mediaProcessing``). Where the SDK's own
+Vertex converters disagree (``labels``: refused by ``_LiveClientSetup_to_vertex``, sent by
+``_LiveConnectConfig_to_vertex``; ``realtimeInput.audioStreamEnd``: refused by
+``_LiveClientRealtimeInput_to_vertex``, sent by ``send_realtime_input``) the field is accepted.
+A field a converter silently drops is kept: that is no evidence the service refuses it. Which
+fields the Vertex service really refuses is unconfirmed beyond the SDK's word.
 """
 
 from __future__ import annotations
@@ -45,6 +65,7 @@ from ._json import camel_case
 __all__ = [
     "MESSAGES",
     "ROOTS",
+    "VERTEX_MESSAGES",
     "proto_name",
     "unknown_field_reason",
     "unknown_fields",
@@ -265,6 +286,47 @@ MESSAGES: dict[str, dict[str, FieldSpec]] = {
     },
 }
 
+def _vertex_messages() -> dict[str, dict[str, FieldSpec]]:
+    """:data:`MESSAGES` as the Vertex AI path has them (see the module docstring)."""
+    messages = {name: dict(fields) for name, fields in MESSAGES.items()}
+
+    def add(name: str, *fields: str) -> None:
+        messages[name].update(dict.fromkeys(fields))
+
+    def drop(name: str, *fields: str) -> None:
+        for field in fields:
+            del messages[name][field]
+
+    add("Setup", "explicitVadSignal")
+    add("SessionResumptionConfig", "transparent")
+    add("GenerationConfig", "routingConfig", "modelConfig", "audioTimestamp")
+    drop("GenerationConfig", "enableEnhancedCivicAnswers")
+    drop("ReplicatedVoiceConfig", "consentAudio", "voiceConsentSignature")
+    add("SafetySetting", "method")
+    add("Tool", "retrieval", "enterpriseWebSearch", "parallelAiSearch", "exaAiSearch")
+    drop("Tool", "fileSearch")
+    messages["McpServer"] = {}  # _McpServer_to_vertex refuses both of its fields
+    add("GoogleSearch", "blockingConfidence", "excludeDomains")
+    add("GoogleMaps", "groundingTypes")
+    add(
+        "AuthConfig",
+        "apiKeyConfig",
+        "authType",
+        "googleServiceAccountConfig",
+        "httpBasicAuthConfig",
+        "oauthConfig",
+        "oidcConfig",
+    )
+    drop("Part", "toolCall", "toolResponse", "partMetadata")
+    add("FunctionCall", "partialArgs", "willContinue")
+    drop("FunctionResponse", "willContinue")
+    drop("FunctionResponsePart", "mediaProcessing")
+    return messages
+
+
+#: Message name -> {lowerCamelCase field name: sub-schema}, on the Vertex AI path.
+VERTEX_MESSAGES: dict[str, dict[str, FieldSpec]] = _vertex_messages()
+
 #: Top-level message key (camelCase) -> (message name, proto name rooting the path).
 ROOTS: dict[str, tuple[str, str]] = {
     "setup": ("Setup", "setup"),
@@ -292,13 +354,19 @@ def _lookup(fields: Mapping[str, FieldSpec], key: str) -> tuple[str, FieldSpec] 
     return None
 
 
-def unknown_fields(value: Any, message: str, path: str) -> list[tuple[str, str]]:
+def unknown_fields(
+    value: Any,
+    message: str,
+    path: str,
+    messages: Mapping[str, Mapping[str, FieldSpec]] = MESSAGES,
+) -> list[tuple[str, str]]:
     """``(name as sent, path of the object holding it)`` for every unknown key under *value*,
-    an object of type *message* found at *path*, depth first in document order."""
+    an object of type *message* found at *path*, depth first in document order (*messages*:
+    :data:`MESSAGES` or :data:`VERTEX_MESSAGES`)."""
     found: list[tuple[str, str]] = []
     if not isinstance(value, Mapping):
         return found
-    fields = MESSAGES[message]
+    fields = messages[message]
     for key, item in value.items():
         hit = _lookup(fields, key) if isinstance(key, str) else None
         if hit is None:
@@ -311,20 +379,24 @@ def unknown_fields(value: Any, message: str, path: str) -> list[tuple[str, str]]
         if spec.endswith("[]"):
             if isinstance(item, list):
                 for index, element in enumerate(item):
-                    found.extend(unknown_fields(element, spec[:-2], f"{here}[{index}]"))
+                    found.extend(
+                        unknown_fields(element, spec[:-2], f"{here}[{index}]", messages)
+                    )
         else:
-            found.extend(unknown_fields(item, spec, here))
+            found.extend(unknown_fields(item, spec, here, messages))
     return found
 
 
-def unknown_field_reason(message: Mapping[str, Any]) -> str | None:
+def unknown_field_reason(message: Mapping[str, Any], *, vertex: bool = False) -> str | None:
     """The service's close reason for unknown fields inside a client *message* (a raw parsed
-    frame whose one top-level key is known), or None if every field is known."""
+    frame whose one top-level key is known), or None if every field is known. *vertex*: check
+    against the Vertex AI path's fields (:data:`VERTEX_MESSAGES`)."""
+    messages = VERTEX_MESSAGES if vertex else MESSAGES
     found: list[tuple[str, str]] = []
     for key, body in message.items():
         root = ROOTS.get(camel_case(key)) if isinstance(key, str) else None
         if root is not None:
-            found.extend(unknown_fields(body, *root))
+            found.extend(unknown_fields(body, *root, messages))
     if not found:
         return None
     return "\n".join(

@@ -5,7 +5,10 @@ Behaviour, in the order a connection meets it (see PROTOCOL.md for the real serv
 1. **Upgrade.** Every accepted socket gets ``TCP_NODELAY``. Faults of kind ``reject_upgrade``
    answer first. The path must match
    ``/ws/google.ai.generativelanguage.{v1,v1beta,v1alpha}.GenerativeService.{BidiGenerateContent,
-   BidiGenerateContentConstrained}`` (a leading ``//`` is fine); anything else gets HTTP 404.
+   BidiGenerateContentConstrained}`` (the Gemini Developer API) or
+   ``/ws/google.cloud.aiplatform.{v1beta1,v1}.LlmBidiService/BidiGenerateContent`` (Vertex AI: a
+   slash before the method; see 9 below) (a leading ``//`` is fine); anything else gets HTTP
+   404. On the Vertex AI path the credentials are checked here (HTTP 401 / 400, see 9).
    With ``max_connections`` set, an upgrade while that many connections are open is refused as
    ``max_connections_refusal`` says (HTTP 429, or a 1011 close right away or at the first
    message).
@@ -14,7 +17,8 @@ Behaviour, in the order a connection meets it (see PROTOCOL.md for the real serv
    - 1007 ``Invalid JSON payload received. Unknown name "x": Cannot bind query parameter. ...``
      for a query parameter other than ``key``, ``access_token`` and Google's system parameters
      (``alt``, ``prettyPrint``, ``fields``, ``quotaUser``, ``$.xgafv``...);
-   - 1007 ``API key not valid. Please pass a valid API key.`` if any credential given
+   - (on the Gemini API path; Vertex checks its credentials at the upgrade, see 9)
+     1007 ``API key not valid. Please pass a valid API key.`` if any credential given
      (``x-goog-api-key``, ``?key=``, ``?access_token=``, ``Authorization: Token|Bearer``) is not
      the server's ``api_key`` or one of its ``auth_tokens``, or if an ``auth_tokens/...`` token is
      used on a method other than ``BidiGenerateContentConstrained``; 1007 with Google's
@@ -106,6 +110,48 @@ Behaviour, in the order a connection meets it (see PROTOCOL.md for the real serv
    that many seconds (the service answers after 8-30 s; 0 by default).
 8. **Shutdown.** Leaving ``open_fake_server`` closes every connection with 1001 (bounded by
    ``close_timeout``), aborts what is left (stalled connections at once) and returns.
+9. **The Vertex AI path** (``conn.backend == "vertex"``; ``"gemini"`` on the other path; see
+   PROTOCOL.md 1.2 and 9.5). What differs from the Gemini API path:
+
+   - *Credentials, at the upgrade* (not at the first message). ``Authorization: Bearer <token>``
+     (or ``?access_token=<token>``) is accepted when the token is one of the server's
+     ``bearer_tokens`` (a set read at every upgrade: a test may add or remove tokens, or call
+     ``accept_token`` / ``revoke_token``); express mode, ``x-goog-api-key: <key>`` (or
+     ``?key=``) with no bearer token, when the key is the server's ``api_key``. Every
+     credential given must be valid. No credential at all: HTTP 401 with Google's JSON error
+     body, ``"status": "UNAUTHENTICATED"``, message ``Request is missing required
+     authentication credential. Expected OAuth 2 access token, login cookie or other valid
+     authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.``;
+     a token that is not accepted (wrong, revoked, another ``Authorization`` scheme such as
+     ``Token``): HTTP 401, message ``Request had invalid authentication credentials. Expected
+     OAuth 2 access token, login cookie or other valid authentication credential. See ...``;
+     a wrong API key: HTTP 400 ``INVALID_ARGUMENT`` ``API key not valid. Please pass a valid
+     API key.`` (as Google's REST APIs answer; on this WebSocket upgrade the statuses, texts
+     and the ``ErrorInfo`` details are unconfirmed). ``conn.auth_method`` says which was used
+     (``"bearer"`` or ``"api_key"``), ``conn.bearer_token`` the token, ``conn.user_project``
+     the ``x-goog-user-project`` header (recorded, not checked).
+   - *Model names*: ``projects/{p}/locations/{l}/publishers/google/models/{id}``, or in
+     express mode ``publishers/google/models/{id}`` (what google-genai sends), where ``{id}``
+     is in ``vertex_models`` (default :data:`DEFAULT_VERTEX_MODELS`) or ``models/{id}`` is in
+     ``models``; ``conn.vertex_project`` / ``conn.vertex_location`` record ``{p}`` / ``{l}``.
+     Any other name (``models/X``, a bare id, an unknown id) closes 1008 ``Publisher Model
+     `NAME` was not found or your project does not have access to it. ...`` (the text of
+     Vertex's REST 404; on Live unconfirmed), cut to 123 bytes. The per-model rules
+     (``_rules``) and the thinking-model replies go by the id.
+   - *Server messages*: ``{"setupComplete": {"sessionId": "<uuid>"}}``: the session's
+     ``FakeSession.vertex_id``, the same on every connection that resumes the session
+     (unconfirmed; the real service may mint one per connection); ``modelTurn`` carries
+     ``"role": "model"``; the model's ``audio/pcm;rate=24000`` audio goes out as
+     ``"mimeType": "audio/pcm"`` (as Vertex captures show); ``usageMetadata`` says
+     ``candidatesTokenCount`` / ``candidatesTokensDetails`` instead of ``responseTokenCount``
+     / ``responseTokensDetails``; function call ids are UUIDs (``function-call-<digits>`` on
+     the Gemini API).
+   - *Strict mode* checks the Vertex fields (``_schema.VERTEX_MESSAGES``): the Vertex-only
+     setup fields are accepted, the Gemini-only ones refused; ``sessionResumption.transparent``
+     is honoured (handles carry ``lastConsumedClientMessageIndex``) in strict mode too.
+   - *Handles* stay valid 24 h after the session's last connection closed (2 h on the Gemini
+     API), unless ``handle_ttl`` sets one figure for both. A handle resumes only on the path
+     that issued it.
 """
 
 from __future__ import annotations
@@ -121,6 +167,7 @@ import secrets
 import socket
 import ssl
 import sys
+import uuid
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from typing import Any, Literal, NoReturn
 from urllib.parse import parse_qs
@@ -143,6 +190,7 @@ from ._json import (
     truncate_reason,
 )
 from ._model import (
+    OUTPUT_MIME,
     FakeModel,
     Responder,
     UserTurn,
@@ -156,6 +204,7 @@ from ._schema import unknown_field_reason
 
 __all__ = [
     "DEFAULT_MODELS",
+    "DEFAULT_VERTEX_MODELS",
     "FakeConnection",
     "FakeLiveServer",
     "FakeServerError",
@@ -168,6 +217,7 @@ logger = logging.getLogger("gemini_ws.testing")
 
 #: Models that report interactionStatus and send two turnCompletes per reply (Gemini 3.x
 #: thinking models, PROTOCOL.md 9.3); ``interaction_status=`` overrides it for every model.
+#: On the Vertex AI path the model id is matched (``models/`` + the id).
 THINKING_MODEL_PREFIXES = ("models/gemini-3.8-live",)
 
 #: Model names the fake accepts by default.
@@ -183,9 +233,29 @@ DEFAULT_MODELS = frozenset(
     }
 )
 
+#: Model ids accepted on the Vertex AI path (PROTOCOL.md 6), besides every ``models/{id}`` of
+#: ``models``: the Vertex ids and the Gemini API ones.
+DEFAULT_VERTEX_MODELS = frozenset(
+    {
+        "gemini-live-2.5-flash-preview-native-audio-09-2025",
+        "gemini-live-2.5-flash-native-audio",
+        "gemini-live-2.5-flash",
+        "gemini-2.0-flash-live-preview-04-09",
+        *(name.removeprefix("models/") for name in DEFAULT_MODELS),
+    }
+)
+
 PATH_RE = re.compile(
     r"^//?ws/google\.ai\.generativelanguage\.(v1|v1beta|v1alpha)\.GenerativeService\."
     r"(BidiGenerateContent|BidiGenerateContentConstrained)$"
+)
+#: The Vertex AI path: a slash, not a dot, before the method.
+VERTEX_PATH_RE = re.compile(
+    r"^//?ws/google\.cloud\.aiplatform\.(v1beta1|v1)\.LlmBidiService/(BidiGenerateContent)$"
+)
+#: A Vertex AI model name; the project and location are optional (express mode).
+VERTEX_MODEL_RE = re.compile(
+    r"^(?:projects/([^/]+)/locations/([^/]+)/)?publishers/google/models/([^/]+)$"
 )
 KNOWN_QUERY_PARAMETERS = frozenset(
     {
@@ -218,6 +288,19 @@ REASON_QUOTA = "Resource has been exhausted (e.g. check quota)."
 REASON_SHUTDOWN = "The server is shutting down."
 #: Close reason of the ``goaway_end="close_1000"`` close (seen on Vertex, pipecat#3112).
 REASON_CANCELLED = "The operation was cancelled."
+_SEE_DEVCONSOLE = " See https://developers.google.com/identity/sign-in/web/devconsole-project."
+#: Vertex AI, HTTP 401 for an upgrade without any credential (Google's text; unconfirmed here).
+REASON_VERTEX_NO_CREDENTIALS = (
+    "Request is missing required authentication credential. Expected OAuth 2 access token,"
+    " login cookie or other valid authentication credential." + _SEE_DEVCONSOLE
+)
+#: Vertex AI, HTTP 401 for a wrong, revoked or expired access token (unconfirmed here).
+REASON_VERTEX_BAD_TOKEN = (
+    "Request had invalid authentication credentials. Expected OAuth 2 access token, login"
+    " cookie or other valid authentication credential." + _SEE_DEVCONSOLE
+)
+#: Handle validity after the session's last connection closed, per path (PROTOCOL.md 9.4).
+HANDLE_TTL = {"gemini": 7200.0, "vertex": 86400.0}
 _UNSENDABLE_CODES = frozenset({1005, 1006, 1015})
 
 
@@ -237,12 +320,18 @@ class FakeSession:
     """A conversation. It outlives its connections when resumed by handle.
 
     Attributes: ``id``, ``model``, ``history`` (``Content`` dicts), ``turn_count``,
-    ``connections`` (all connections that served it, oldest first), ``handles`` issued.
+    ``connections`` (all connections that served it, oldest first), ``handles`` issued,
+    ``backend`` (``"gemini"`` or ``"vertex"``), ``vertex_id`` (a UUID: the ``sessionId`` of
+    ``setupComplete`` on the Vertex AI path).
     """
 
-    def __init__(self, session_id: str, model: str) -> None:
+    def __init__(
+        self, session_id: str, model: str, *, backend: str = "gemini", vertex_id: str = ""
+    ) -> None:
         self.id = session_id
         self.model = model
+        self.backend = backend
+        self.vertex_id = vertex_id
         self.history: list[dict[str, Any]] = []
         self.turn_count = 0
         self.connections: list[FakeConnection] = []
@@ -357,9 +446,18 @@ class FakeConnection:
         index: position in ``server.connections``.
         path: the request target (path and query); ``query`` its parsed query (name -> values).
         headers: request headers, lower-case names (later duplicates win); ``raw_headers`` all.
+        backend: ``"gemini"`` (the Gemini Developer API path), ``"vertex"`` (the Vertex AI
+            path) or ``None`` (the path was refused).
         api_version / method: from the path (``None`` if the path was refused).
         credentials: ``(source, value)`` pairs found (``"x-goog-api-key"``, ``"key"``,
-            ``"access_token"``, ``"authorization"``).
+            ``"access_token"``, ``"authorization"``: the token after ``Token`` / ``Bearer``).
+        auth_method: the credential accepted: ``"api_key"``, ``"ephemeral"`` (an
+            ``auth_tokens/`` token), ``"bearer"`` (a Vertex access token); ``None`` until
+            accepted (on the Gemini API path at the first message, on Vertex at the upgrade).
+        bearer_token: the Vertex AI access token accepted (``None`` otherwise).
+        user_project: the ``x-goog-user-project`` header, if any.
+        vertex_project / vertex_location: parsed from a Vertex AI model name (``None`` on the
+            Gemini API path, and in express mode's ``publishers/google/models/X``).
         faults: the faults applied; ``faults_fired`` those that fired.
         rejected_status: the HTTP status if the upgrade was refused, else ``None``.
         accepted: True once the upgrade was accepted.
@@ -399,9 +497,17 @@ class FakeConnection:
         ]
         self.headers: dict[str, str] = dict(self.raw_headers)
         match = PATH_RE.match(path)
-        self.api_version: str | None = match.group(1) if match else None
-        self.method: str | None = match.group(2) if match else None
+        vertex = None if match else VERTEX_PATH_RE.match(path)
+        found = match or vertex
+        self.backend: str | None = "gemini" if match else "vertex" if vertex else None
+        self.api_version: str | None = found.group(1) if found else None
+        self.method: str | None = found.group(2) if found else None
         self.credentials: list[tuple[str, str]] = self._find_credentials()
+        self.auth_method: str | None = None
+        self.bearer_token: str | None = None
+        self.user_project: str | None = self.headers.get("x-goog-user-project")
+        self.vertex_project: str | None = None
+        self.vertex_location: str | None = None
         self.faults: tuple[Fault, ...] = ()
         self.faults_fired: list[Fault] = []
         self.rejected_status: int | None = None
@@ -607,6 +713,41 @@ class FakeConnection:
             for value in self.query.get(name, []):
                 found.append((name, value))
         return found
+
+    def _vertex_refusal(self) -> tuple[int, bytes] | None:
+        """Vertex AI: the HTTP status and JSON body refusing the upgrade's credentials, or
+        None (then ``auth_method`` and ``bearer_token`` are set). See the module docstring."""
+        tokens: list[str] = []
+        bad_scheme = False
+        for name, value in self.raw_headers:
+            if name == "authorization":
+                scheme, _, token = value.strip().partition(" ")
+                if scheme.lower() == "bearer" and token.strip():
+                    tokens.append(token.strip())
+                else:
+                    bad_scheme = True  # "Token auth_tokens/..." is the Gemini API's
+        tokens.extend(self.query.get("access_token", []))
+        keys = [v for source, v in self.credentials if source in ("x-goog-api-key", "key")]
+        server = self.server
+        if not tokens and not keys and not bad_scheme:
+            return 401, _vertex_error_body(
+                401, "UNAUTHENTICATED", REASON_VERTEX_NO_CREDENTIALS, "CREDENTIALS_MISSING",
+                self.api_version,
+            )
+        if bad_scheme or any(t not in server.bearer_tokens for t in tokens):
+            return 401, _vertex_error_body(
+                401, "UNAUTHENTICATED", REASON_VERTEX_BAD_TOKEN, "ACCESS_TOKEN_TYPE_UNSUPPORTED",
+                self.api_version,
+            )
+        if any(k != server.api_key for k in keys):
+            return 400, _vertex_error_body(
+                400, "INVALID_ARGUMENT", REASON_BAD_KEY, "API_KEY_INVALID", self.api_version
+            )
+        if tokens:
+            self.auth_method, self.bearer_token = "bearer", tokens[0]
+        else:
+            self.auth_method = "api_key"
+        return None
 
     # -- running -------------------------------------------------------------------------------
 
@@ -886,7 +1027,7 @@ class FakeConnection:
         if self.server.strict:
             # the service's proto-JSON parser: unknown fields at any depth (checked on the
             # frame as sent, so the name is quoted in the client's own casing)
-            reason = unknown_field_reason(obj)
+            reason = unknown_field_reason(obj, vertex=self.backend == "vertex")
             if reason is not None:
                 await self._fail(1007, reason)
                 return
@@ -931,17 +1072,56 @@ class FakeConnection:
                     f'Invalid JSON payload received. Unknown name "{name}": Cannot bind query'
                     f" parameter. Field '{name}' could not be found in request message."
                 )
+        if self.backend == "vertex":
+            return None  # the credentials were checked at the upgrade
         if not self.credentials:
             return 1007, REASON_NO_KEY
+        ephemeral = False
         for _source, value in self.credentials:
             if value == self.server.api_key:
                 continue
             if value in self.server.auth_tokens:
                 if self.method != "BidiGenerateContentConstrained":
                     return 1007, REASON_BAD_KEY
+                ephemeral = True
                 continue
             return 1007, REASON_BAD_KEY
+        self.auth_method = "ephemeral" if ephemeral else "api_key"
         return None
+
+    def _resolve_model(self, name: str) -> str | None:
+        """The model a setup names, as the session records it, or None if unknown here."""
+        server = self.server
+        if self.backend != "vertex":
+            model = name if "/" in name else f"models/{name}"
+            return model if model in server.models else None
+        match = VERTEX_MODEL_RE.match(name)
+        if match is None:
+            return None
+        project, location, model_id = match.groups()
+        if model_id not in server.vertex_models and f"models/{model_id}" not in server.models:
+            return None
+        self.vertex_project, self.vertex_location = project, location
+        return name
+
+    def _model_not_found(self, name: str) -> str:
+        if self.backend == "vertex":
+            return (
+                f"Publisher Model `{name}` was not found or your project does not have access"
+                " to it. Please ensure you are using a valid model version. For more"
+                " information, see: https://cloud.google.com/vertex-ai/generative-ai/docs/"
+                "learn/model-versions"
+            )
+        return (
+            f"{name} is not found for API version {self.api_version}, or is not"
+            " supported for bidiGenerateContent. Call ListModels to see the list of available"
+            " models and their supported methods."
+        )
+
+    def _new_call_id(self) -> str:
+        if self.backend == "vertex":
+            return self.server._new_uuid()  # Vertex call ids are UUIDs (PROTOCOL.md 3.3)
+        return self.server._new_call_id()
 
     async def _on_setup(self, setup: Any) -> None:
         problem = self._check_request()
@@ -954,17 +1134,11 @@ class FakeConnection:
         if not isinstance(setup, dict) or not isinstance(setup.get("model"), str):
             await self._fail(1007, REASON_INVALID_ARGUMENT)
             return
-        model = setup["model"]
-        if "/" not in model:
-            model = f"models/{model}"
-        if model not in self.server.models:
-            await self._fail(
-                1008,
-                f"{setup['model']} is not found for API version {self.api_version}, or is not"
-                " supported for bidiGenerateContent. Call ListModels to see the list of available"
-                " models and their supported methods.",
-            )
+        model = self._resolve_model(setup["model"])
+        if model is None:
+            await self._fail(1008, self._model_not_found(setup["model"]))
             return
+        model_id = model.rpartition("/")[2]
         generation_config = setup.get("generationConfig") or {}
         modalities = (
             generation_config.get("responseModalities")
@@ -997,7 +1171,9 @@ class FakeConnection:
         self._set_tools(setup.get("tools"))
         thinking = self.server.interaction_status
         self._thinking = (
-            model.startswith(THINKING_MODEL_PREFIXES) if thinking is None else thinking
+            f"models/{model_id}".startswith(THINKING_MODEL_PREFIXES)
+            if thinking is None
+            else thinking
         )
         resumption = setup.get("sessionResumption")
         self._resumption = resumption if isinstance(resumption, dict) else None
@@ -1016,7 +1192,7 @@ class FakeConnection:
                 await self._fail(1007, REASON_INVALID_ARGUMENT)
                 return
             session = record.session
-            if session.model != model:
+            if session.model != model or session.backend != self.backend:
                 await self._fail(1007, REASON_INVALID_ARGUMENT)
                 return
             old = session.connection
@@ -1027,11 +1203,14 @@ class FakeConnection:
             session.turn_count = record.turn_count
             self.resumed_from = str(handle)
         else:
-            session = self.server._new_session(model)
+            session = self.server._new_session(model, self.backend or "gemini")
         session.connections.append(self)
         self.session = session
         self.setup = setup
-        await self._emit({"setupComplete": {}})
+        if self.backend == "vertex":
+            await self._emit({"setupComplete": {"sessionId": session.vertex_id}})
+        else:
+            await self._emit({"setupComplete": {}})
         if session.started_at is None:
             session.started_at = trio.current_time()
         limit = self.server.session_limit
@@ -1236,7 +1415,7 @@ class FakeConnection:
             function_declarations=self._functions,
             index=session.turn_count,
             connection=self,
-            new_call_id=self.server._new_call_id,
+            new_call_id=self._new_call_id,
         )
         session.turn_count += 1
         self._pending_text = []
@@ -1306,6 +1485,8 @@ class FakeConnection:
             async with _closing(stream):
                 async for item in stream:
                     message = _coerce(item)
+                    if self.backend == "vertex":
+                        message = _vertex_shape(message)
                     self._track(gen, message)
                     await self._emit(message)
                     if mid_turn_complete and _is_model_content(message):
@@ -1367,6 +1548,9 @@ class FakeConnection:
             response_text="".join(gen.text) or "".join(gen.transcript),
             response_audio_bytes=gen.audio_bytes,
         )
+        if self.backend == "vertex":
+            # Vertex names the response counts after candidates (_UsageMetadata_from_vertex)
+            usage = {_VERTEX_USAGE_NAMES.get(k, k): v for k, v in usage.items()}
         return {"serverContent": {"turnComplete": True}, "usageMetadata": usage}
 
     def _record_model_output(self, gen: _Generation) -> None:
@@ -1384,7 +1568,9 @@ class FakeConnection:
         session.handles.append(handle)
         self.handles.append(handle)
         update: dict[str, Any] = {"newHandle": handle, "resumable": True}
-        if self._resumption.get("transparent") is True and not self.server.strict:
+        # transparent: the Vertex AI path honours it; the Gemini API refuses it (strict mode)
+        transparent_ok = self.backend == "vertex" or not self.server.strict
+        if self._resumption.get("transparent") is True and transparent_ok:
             if self._pending_since is not None:
                 consumed = self._pending_since - 2
             else:
@@ -1502,6 +1688,59 @@ def _coerce(item: Any) -> dict[str, Any]:
     raise TypeError(f"a responder must yield dicts, str or bytes, not {type(item).__name__}")
 
 
+_VERTEX_USAGE_NAMES = {
+    "responseTokenCount": "candidatesTokenCount",
+    "responseTokensDetails": "candidatesTokensDetails",
+}
+
+
+def _vertex_shape(message: dict[str, Any]) -> dict[str, Any]:
+    """A model message as the Vertex AI path sends it: ``modelTurn`` with ``"role": "model"``,
+    and the model's ``audio/pcm;rate=24000`` as ``audio/pcm`` (copies; the input is kept)."""
+    content = message.get("serverContent")
+    if not isinstance(content, Mapping):
+        return message
+    model_turn = content.get("modelTurn")
+    if not isinstance(model_turn, Mapping):
+        return message
+    turn = dict(model_turn)
+    turn.setdefault("role", "model")
+    parts = turn.get("parts")
+    if isinstance(parts, list):
+        shaped: list[Any] = []
+        for part in parts:
+            inline = part.get("inlineData") if isinstance(part, Mapping) else None
+            if isinstance(inline, Mapping) and inline.get("mimeType") == OUTPUT_MIME:
+                part = {**part, "inlineData": {**inline, "mimeType": "audio/pcm"}}
+            shaped.append(part)
+        turn["parts"] = shaped
+    return {**message, "serverContent": {**content, "modelTurn": turn}}
+
+
+def _vertex_error_body(
+    code: int, status: str, message: str, reason: str, api_version: str | None
+) -> bytes:
+    """Google's JSON error body for a refused Vertex AI upgrade (the details: unconfirmed)."""
+    version = api_version or "v1beta1"
+    method = f"google.cloud.aiplatform.{version}.LlmBidiService.BidiGenerateContent"
+    body = {
+        "error": {
+            "code": code,
+            "message": message,
+            "status": status,
+            "details": [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": reason,
+                    "domain": "googleapis.com",
+                    "metadata": {"service": "aiplatform.googleapis.com", "method": method},
+                }
+            ],
+        }
+    }
+    return json.dumps(body, indent=2).encode("utf-8")
+
+
 def _is_resumable_update(message: Mapping[str, Any]) -> bool:
     update = message.get("sessionResumptionUpdate")
     return (
@@ -1553,9 +1792,16 @@ class FakeLiveServer:
         tls: serve ``wss://`` with a throwaway CA (needs ``trustme``); see ``ca_pem`` and
             :meth:`client_ssl_context`. The certificate covers 127.0.0.1, ::1 and localhost.
         host, port: where to listen (port 0: a free port, read ``port`` after start).
-        api_key: the accepted API key. auth_tokens: accepted ephemeral tokens (Constrained
-            method only).
+        api_key: the accepted API key (on Vertex AI: express mode). auth_tokens: accepted
+            ephemeral tokens (Constrained method only).
+        bearer_tokens: the OAuth access tokens accepted on the Vertex AI path as
+            ``Authorization: Bearer <token>`` (default ``("test-access-token",)``); kept as the
+            set ``bearer_tokens``, read at every upgrade: change it (or call
+            :meth:`accept_token` / :meth:`revoke_token`) to rotate tokens during a test.
         models: accepted model names (``models/...``), default :data:`DEFAULT_MODELS`.
+        vertex_models: model ids accepted on the Vertex AI path besides those of ``models``
+            (default :data:`DEFAULT_VERTEX_MODELS`), in
+            ``projects/{p}/locations/{l}/publishers/google/models/{id}``.
         chunk_count, first_chunk_delay, chunk_interval: pacing of the default
             :class:`FakeModel` (seconds).
         responder: replaces the default model (see ``gemini_ws.testing._model``).
@@ -1580,7 +1826,10 @@ class FakeLiveServer:
         pong_delay: seconds before each pong to a client ping goes out (the service takes
             8-30 s; 0 by default so that tests stay fast).
         ping_interval, ping_timeout: the server's own pings (RTTs in ``pong_rtts``).
-        refuse_resume_while_old_open, handle_ttl: resumption rules.
+        refuse_resume_while_old_open: resumption rule (see the module docstring).
+        handle_ttl: seconds a handle stays valid after its session's last connection closed;
+            ``None`` (default): per path, 2 h on the Gemini API, 24 h on Vertex AI
+            (:data:`HANDLE_TTL`).
         faults: faults for every connection (see also :meth:`inject`).
         max_message_size: largest client message (bigger: close 1009).
         handshake_timeout: time allowed for TLS and the HTTP upgrade.
@@ -1618,11 +1867,12 @@ class FakeLiveServer:
     it a reply written as several small frames reaches the client about 40 ms late (Nagle's
     algorithm waiting for a delayed ACK).
 
-    Attributes: ``url`` (base URL, e.g. ``ws://127.0.0.1:PORT``: a client appends its path),
-    ``port``, ``api_key``, ``auth_tokens``, ``ca_pem`` (PEM bytes of the CA with ``tls=True``,
-    else None), ``connections`` (:class:`FakeConnection`, in upgrade order), ``sessions`` (id ->
-    :class:`FakeSession`), ``model`` (the default :class:`FakeModel`), ``errors`` (bugs caught in
-    the fake or a responder).
+    Attributes: ``url`` (base URL, e.g. ``ws://127.0.0.1:PORT``: a client appends its path,
+    the Gemini API's or Vertex AI's; see :meth:`endpoint` and ``vertex_endpoint()``),
+    ``port``, ``api_key``, ``auth_tokens``, ``bearer_tokens``, ``ca_pem`` (PEM bytes of the CA
+    with ``tls=True``, else None), ``connections`` (:class:`FakeConnection`, in upgrade order),
+    ``sessions`` (id -> :class:`FakeSession`), ``model`` (the default :class:`FakeModel`),
+    ``errors`` (bugs caught in the fake or a responder).
     """
 
     def __init__(
@@ -1633,7 +1883,9 @@ class FakeLiveServer:
         port: int = 0,
         api_key: str = "test-key",
         auth_tokens: Collection[str] = ("auth_tokens/test-ephemeral-token",),
+        bearer_tokens: Collection[str] = ("test-access-token",),
         models: Iterable[str] | None = None,
+        vertex_models: Iterable[str] | None = None,
         chunk_count: int = 5,
         first_chunk_delay: float = 0.0,
         chunk_interval: float = 0.0,
@@ -1650,7 +1902,7 @@ class FakeLiveServer:
         ping_interval: float | None = None,
         ping_timeout: float = 10.0,
         refuse_resume_while_old_open: bool = True,
-        handle_ttl: float = 7200.0,
+        handle_ttl: float | None = None,
         faults: Iterable[Fault] = (),
         max_message_size: int = 16 * 1024 * 1024,
         handshake_timeout: float = 10.0,
@@ -1679,7 +1931,13 @@ class FakeLiveServer:
         self.port = 0
         self.api_key = api_key
         self.auth_tokens = frozenset(auth_tokens)
+        if isinstance(bearer_tokens, str):
+            raise TypeError("bearer_tokens must be a collection of tokens, not a str")
+        self.bearer_tokens: set[str] = set(bearer_tokens)
         self.models = frozenset(models) if models is not None else DEFAULT_MODELS
+        self.vertex_models = (
+            frozenset(vertex_models) if vertex_models is not None else DEFAULT_VERTEX_MODELS
+        )
         self.model = FakeModel(
             chunk_count=chunk_count,
             first_chunk_delay=first_chunk_delay,
@@ -1727,6 +1985,7 @@ class FakeLiveServer:
         self._shutting_down = False
         self._new_connection = trio.Event()
         self._call_rng = __import__("random").Random(tool_call_seed)
+        self._uuid_rng = __import__("random").Random(tool_call_seed)
         self._session_counter = 0
 
     def __repr__(self) -> str:
@@ -1746,6 +2005,26 @@ class FakeLiveServer:
         return (
             f"{self.url}/ws/google.ai.generativelanguage.{api_version}.GenerativeService.{method}"
         )
+
+    def vertex_endpoint(self, *, api_version: str = "v1beta1") -> str:
+        """The full Vertex AI Live endpoint URL on this server (``v1beta1`` or ``v1``)."""
+        path = f"/ws/google.cloud.aiplatform.{api_version}.LlmBidiService/BidiGenerateContent"
+        return f"{self.url}{path}"
+
+    def accept_token(self, token: str) -> None:
+        """Accept *token* as a Vertex AI access token from the next upgrade on."""
+        self.bearer_tokens.add(token)
+
+    def revoke_token(self, token: str) -> None:
+        """Refuse *token* from the next upgrade on (open connections keep going)."""
+        self.bearer_tokens.discard(token)
+
+    def handle_ttl_for(self, backend: str) -> float:
+        """Seconds a handle of a session on *backend* (``"gemini"``, ``"vertex"``) stays valid
+        after the session's last connection closed."""
+        if self.handle_ttl is not None:
+            return self.handle_ttl
+        return HANDLE_TTL.get(backend, HANDLE_TTL["gemini"])
 
     def client_ssl_context(self) -> ssl.SSLContext:
         """A verifying client SSL context that trusts the throwaway CA (``tls=True`` only)."""
@@ -1778,9 +2057,18 @@ class FakeLiveServer:
     def _new_call_id(self) -> str:
         return f"function-call-{self._call_rng.randrange(10**18, 10**19)}"
 
-    def _new_session(self, model: str) -> FakeSession:
+    def _new_uuid(self) -> str:
+        """A version-4 UUID string, deterministic per ``tool_call_seed``."""
+        return str(uuid.UUID(int=self._uuid_rng.getrandbits(128), version=4))
+
+    def _new_session(self, model: str, backend: str = "gemini") -> FakeSession:
         self._session_counter += 1
-        session = FakeSession(f"session-{self._session_counter}", model)
+        session = FakeSession(
+            f"session-{self._session_counter}",
+            model,
+            backend=backend,
+            vertex_id=self._new_uuid() if backend == "vertex" else "",
+        )
         self.sessions[session.id] = session
         return session
 
@@ -1790,7 +2078,7 @@ class FakeLiveServer:
             return False
         if session.last_closed_at is None:
             return False
-        return trio.current_time() - session.last_closed_at > self.handle_ttl
+        return trio.current_time() - session.last_closed_at > self.handle_ttl_for(session.backend)
 
     def _over_limit(self, connection: FakeConnection) -> bool:
         if self.max_connections is None:
@@ -1952,6 +2240,16 @@ class FakeLiveServer:
                 )
                 await stream.aclose()
                 return
+            refusal = connection._vertex_refusal() if connection.backend == "vertex" else None
+            if refusal is not None:
+                status, body = refusal
+                connection.rejected_status = status
+                headers = [(b"Content-Type", b"application/json; charset=UTF-8")]
+                if status == 401:
+                    headers.append((b"WWW-Authenticate", b'Bearer realm="https://accounts.google.com/"'))
+                await request.reject(status, extra_headers=headers, body=body)
+                await stream.aclose()
+                return
             if self._over_limit(connection):
                 connection.over_limit = True
                 if self.max_connections_refusal == "http_429":
@@ -2004,7 +2302,9 @@ async def open_fake_server(
     port: int = 0,
     api_key: str = "test-key",
     auth_tokens: Collection[str] = ("auth_tokens/test-ephemeral-token",),
+    bearer_tokens: Collection[str] = ("test-access-token",),
     models: Iterable[str] | None = None,
+    vertex_models: Iterable[str] | None = None,
     chunk_count: int = 5,
     first_chunk_delay: float = 0.0,
     chunk_interval: float = 0.0,
@@ -2021,7 +2321,7 @@ async def open_fake_server(
     ping_interval: float | None = None,
     ping_timeout: float = 10.0,
     refuse_resume_while_old_open: bool = True,
-    handle_ttl: float = 7200.0,
+    handle_ttl: float | None = None,
     faults: Iterable[Fault] = (),
     max_message_size: int = 16 * 1024 * 1024,
     handshake_timeout: float = 10.0,
@@ -2051,7 +2351,9 @@ async def open_fake_server(
         port=port,
         api_key=api_key,
         auth_tokens=auth_tokens,
+        bearer_tokens=bearer_tokens,
         models=models,
+        vertex_models=vertex_models,
         chunk_count=chunk_count,
         first_chunk_delay=first_chunk_delay,
         chunk_interval=chunk_interval,
