@@ -84,6 +84,7 @@ _NOT_CONSTRUCTED = {
     "gemini_ws.testing.Fault",  # built with its class methods
     "gemini_ws.audio.PlaybackStatistics",
     "gemini_ws.ToolRunner",
+    "gemini_ws.AuthTokens",
     "gemini_ws.ToolRunnerStatistics",
     "gemini_ws.TurnMetrics",
     "gemini_ws.SessionMetrics",

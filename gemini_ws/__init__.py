@@ -37,6 +37,9 @@ from ._stream import ReconnectPolicy as ReconnectPolicy
 from ._stream import SessionResumed as SessionResumed
 from ._stream import StreamEvent as StreamEvent
 from ._stream import StreamStatistics as StreamStatistics
+from ._tokens import AuthToken as AuthToken
+from ._tokens import AuthTokenError as AuthTokenError
+from ._tokens import AuthTokens as AuthTokens
 from ._tools import ToolRunner as ToolRunner
 from ._tools import ToolRunnerStatistics as ToolRunnerStatistics
 from ._types import ActivityEnd as ActivityEnd

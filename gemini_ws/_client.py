@@ -34,6 +34,7 @@ from ._metrics import MetricsCallback
 from ._models import check_setup_for_model, traits_of
 from ._pool import ConnectionPool, check_pool_options
 from ._stream import LiveStream, ReconnectPolicy, StreamEvent, StreamOptions
+from ._tokens import AuthTokens
 from ._transport import Endpoint
 from ._types import (
     ClientContent,
@@ -73,6 +74,11 @@ def _vertex_base_url(location: str | None) -> str:
     if location in _MULTI_REGIONS:
         return f"wss://aiplatform.{location}.rep.googleapis.com"
     return f"wss://{location}-aiplatform.googleapis.com"
+
+
+def _rest_base(endpoint: Endpoint) -> str:
+    scheme = "https" if endpoint.secure else "http"
+    return f"{scheme}://{endpoint.host_header}"
 
 
 def _forget_tokens(auth: BearerAuth | None) -> Any:
@@ -146,6 +152,7 @@ class Client:
         project: str | None = None,
         location: str | None = None,
         credentials: object | None = None,
+        rest_base_url: str | None = None,
     ) -> None:
         if vertexai is None:
             flag = os.environ.get("GOOGLE_GENAI_USE_VERTEXAI", "")
@@ -219,6 +226,13 @@ class Client:
         self.endpoint = Endpoint.from_base_url(
             base_url or default_base, path, allow_insecure=allow_insecure
         )
+        if rest_base_url is not None and not isinstance(rest_base_url, str):
+            raise ConfigurationError(
+                f"rest_base_url must be a str, got {type(rest_base_url).__name__}"
+            )
+        #: Where REST calls (``auth_tokens.create``) go: *rest_base_url*, else the Live
+        #: endpoint's host over https (http for a ws:// base URL).
+        self.rest_base_url = rest_base_url or _rest_base(self.endpoint)
         # (bools are refused: isinstance(True, int) holds, and True would mean 1)
         check_number("connect_timeout", connect_timeout)
         check_number("setup_timeout", setup_timeout)
@@ -288,11 +302,26 @@ class Client:
         self._closed = False
         self._streams: set[LiveStream] = set()
         self.models = Models(self)
+        #: Mint ephemeral tokens: ``await client.auth_tokens.create(...)`` (:doc:`tokens`).
+        self.auth_tokens = AuthTokens(self)
+        self._minted: list[Any] = []
         # Every argument is valid: from now until this client closes (or is collected without
         # having been entered) its key (or every access token it used) is masked in every
         # error and log record.
-        forget = register_secret(key) if key is not None else _forget_tokens(self._bearer)
+        forget_key = register_secret(key) if key is not None else _forget_tokens(self._bearer)
+        minted = self._minted
+
+        def forget() -> None:
+            forget_key()
+            for forget_token in minted:
+                forget_token()
+            minted.clear()
+
         self._forget_key = weakref.finalize(self, forget)
+
+    def _remember_secret(self, secret: str) -> None:
+        """Mask *secret* (a token this client minted) until the client closes."""
+        self._minted.append(register_secret(secret))
 
     def _init_vertex(
         self,

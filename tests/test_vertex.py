@@ -189,6 +189,10 @@ def vertex_client(server: Any, credentials: Any, **kw: Any) -> Client:
     )
 
 
+def conns_sent(server: Any) -> list[dict[str, Any]]:
+    return [m for c in server.connections for m in c.sent]
+
+
 def vertex_conns(server: Any) -> list[Any]:
     return [c for c in server.connections if c.setup is not None]
 
@@ -209,8 +213,12 @@ async def test_text_audio_and_tool_turns_on_vertex_with_a_fresh_token_per_connec
             with trio.fail_after(15):
                 async with client.stream("gemini-live-2.5-flash", config=config) as s:
                     await s.send_text("hello vertex")
-                    text = "".join(
-                        m.text for m in await s.receive_turn() if isinstance(m, ServerContent)
+                    first = await s.receive_turn()
+                    text = "".join(m.text for m in first if isinstance(m, ServerContent))
+                    usage = next(
+                        m.usage_metadata
+                        for m in first
+                        if isinstance(m, ServerContent) and m.usage_metadata is not None
                     )
                     s.run_tools({"get_time": lambda: {"time": "12:00"}})
                     await s.send_text("call get_time")
@@ -223,6 +231,12 @@ async def test_text_audio_and_tool_turns_on_vertex_with_a_fresh_token_per_connec
                     )
         conns = vertex_conns(server)
     assert text == "You said: hello vertex"
+    # Vertex's candidatesTokenCount reads into the same typed field as the Gemini API's name
+    sent_usage = next(
+        m["usageMetadata"] for m in conns_sent(server) if "usageMetadata" in m
+    )
+    assert "candidatesTokenCount" in sent_usage
+    assert usage.response_token_count == int(sent_usage["candidatesTokenCount"])
     call = next(m for m in tool_turn if isinstance(m, ToolCall)).function_calls[0]
     assert len(call.id or "") == 36  # Vertex call ids are UUIDs
     assert len(audio) > 0
@@ -327,3 +341,57 @@ async def test_tokens_never_reach_a_log_record(caplog: pytest.LogCaptureFixture)
                     assert any(isinstance(m, ServerContent) for m in await s.receive_turn())
     assert creds.token is not None
     assert creds.token not in caplog.text
+
+
+async def test_transparent_resumption_on_vertex_replays_only_what_was_not_consumed() -> None:
+    import trio
+
+    from gemini_ws import LiveConfig, ReconnectPolicy, ServerContent, SessionResumed
+    from gemini_ws.testing import Fault, open_fake_server
+
+    config = LiveConfig(response_modalities=["TEXT"], session_resumption={"transparent": True})
+    events: list[SessionResumed] = []
+    policy = ReconnectPolicy(initial_backoff=0.01, max_backoff=0.05)
+    async with open_fake_server(bearer_tokens=(), chunk_count=2) as server:  # strict: Vertex
+        # client messages: setup 1, "first" 2, "partial" 3, "second" 4 -> drop on "second"
+        server.inject(Fault.abort(on_client_message=4))
+        creds = ServerMintedCredentials(server)
+        async with vertex_client(server, creds) as client:
+            with trio.fail_after(15):
+                async with client.stream(
+                    "gemini-live-2.5-flash", config=config, reconnect=policy
+                ) as s:
+
+                    async def reply() -> str:
+                        out = ""
+                        async for m in s:
+                            if isinstance(m, SessionResumed):
+                                events.append(m)
+                            elif isinstance(m, ServerContent):
+                                out += m.text
+                                if m.turn_complete:
+                                    return out
+                        raise AssertionError("the stream ended")
+
+                    await s.send_text("first")
+                    assert await reply() == "You said: first"
+                    while s.resume_handle is None:
+                        await s.receive()
+                    first = vertex_conns(server)[-1]
+                    await s.send_content("partial", turn_complete=False)
+                    await first.wait_received(3)
+                    # the server's state now includes "partial" (client message index 2)
+                    await first.send({"sessionResumptionUpdate": {
+                        "newHandle": s.resume_handle, "resumable": True,
+                        "lastConsumedClientMessageIndex": "2"}})
+                    while True:
+                        msg = await s.receive()
+                        if getattr(msg, "last_consumed_client_message_index", None) == 2:
+                            break
+                    await s.send_text("second")
+                    await reply()
+        second = vertex_conns(server)[-1]
+    (event,) = events
+    assert second.backend == "vertex" and second.setup["sessionResumption"]["transparent"]
+    assert second.received_texts == ["second"], "partial was consumed: not sent twice"
+    assert event.replayed == 1

@@ -21,7 +21,10 @@ Behaviour, in the order a connection meets it (see PROTOCOL.md for the real serv
      1007 ``API key not valid. Please pass a valid API key.`` if any credential given
      (``x-goog-api-key``, ``?key=``, ``?access_token=``, ``Authorization: Token|Bearer``) is not
      the server's ``api_key`` or one of its ``auth_tokens``, or if an ``auth_tokens/...`` token is
-     used on a method other than ``BidiGenerateContentConstrained``; 1007 with Google's
+     used on a method other than ``BidiGenerateContentConstrained`` (or, for a token minted
+     at ``POST {rest_url}/v1alpha/auth_tokens``, is used up or past its expire times, see
+     ``_auth_tokens``: checked at the setup, so a resumption can be told from a new session);
+     1007 with Google's
      "Method doesn't allow unregistered callers ..." text when there is no credential at all;
    - 1007 ``Invalid JSON payload received. Unexpected token. ...`` for bytes that are not JSON;
    - 1007 ``Invalid JSON payload received. Unknown name "x": Cannot find field.`` for an unknown
@@ -158,6 +161,7 @@ from __future__ import annotations
 
 import array
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -167,8 +171,16 @@ import secrets
 import socket
 import ssl
 import sys
+import time
 import uuid
-from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Collection,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from typing import Any, Literal, NoReturn
 from urllib.parse import parse_qs
 
@@ -180,6 +192,7 @@ from trio_websocket import (
     wrap_server_stream,
 )
 
+from ._auth_tokens import REASON_TOKEN_EXPIRED, MintedToken, effective_setup, handle_rest
 from ._faults import REASON_DEADLINE, ControlledStream, Fault, http_error_body
 from ._json import (
     b64decode_lenient,
@@ -454,6 +467,10 @@ class FakeConnection:
         auth_method: the credential accepted: ``"api_key"``, ``"ephemeral"`` (an
             ``auth_tokens/`` token), ``"bearer"`` (a Vertex access token); ``None`` until
             accepted (on the Gemini API path at the first message, on Vertex at the upgrade).
+        auth_token: the ``auth_tokens/`` token given (``minted_token``: its record, when it
+            was minted by the REST endpoint).
+        client_setup / effective_setup: the setup the client sent / the one the session runs
+            (they differ when a minted token locks the setup; ``setup`` is the effective one).
         bearer_token: the Vertex AI access token accepted (``None`` otherwise).
         user_project: the ``x-goog-user-project`` header, if any.
         vertex_project / vertex_location: parsed from a Vertex AI model name (``None`` on the
@@ -504,6 +521,10 @@ class FakeConnection:
         self.method: str | None = found.group(2) if found else None
         self.credentials: list[tuple[str, str]] = self._find_credentials()
         self.auth_method: str | None = None
+        self.auth_token: str | None = None
+        self.minted_token: MintedToken | None = None
+        self.client_setup: dict[str, Any] | None = None
+        self.effective_setup: dict[str, Any] | None = None
         self.bearer_token: str | None = None
         self.user_project: str | None = self.headers.get("x-goog-user-project")
         self.vertex_project: str | None = None
@@ -1080,10 +1101,11 @@ class FakeConnection:
         for _source, value in self.credentials:
             if value == self.server.api_key:
                 continue
-            if value in self.server.auth_tokens:
+            if value in self.server.auth_tokens or value in self.server.minted:
                 if self.method != "BidiGenerateContentConstrained":
                     return 1007, REASON_BAD_KEY
                 ephemeral = True
+                self.auth_token = value
                 continue
             return 1007, REASON_BAD_KEY
         self.auth_method = "ephemeral" if ephemeral else "api_key"
@@ -1130,6 +1152,15 @@ class FakeConnection:
             return
         if self._over_limit_refusal == "close_on_setup":
             await self._fail(1011, REASON_QUOTA)
+            return
+        token = self.server.minted.get(self.auth_token) if self.auth_token else None
+        self.minted_token = token
+        if isinstance(setup, dict):
+            self.client_setup = setup
+            if token is not None:
+                setup = effective_setup(token, setup)
+        if token is not None and token.refusal(self.server.clock(), new_session=False):
+            await self._fail(1007, REASON_BAD_KEY)  # expired (expireTime passed)
             return
         if not isinstance(setup, dict) or not isinstance(setup.get("model"), str):
             await self._fail(1007, REASON_INVALID_ARGUMENT)
@@ -1199,14 +1230,27 @@ class FakeConnection:
             if self.server.refuse_resume_while_old_open and old is not None and old.is_open:
                 await self._fail(1011, REASON_INTERNAL)
                 return
+            new_use = token is not None and session.id not in token.sessions
+            if token is not None and token.refusal(self.server.clock(), new_session=new_use):
+                await self._fail(1007, REASON_BAD_KEY)
+                return
             session.history = [dict(c) for c in record.history]
             session.turn_count = record.turn_count
             self.resumed_from = str(handle)
         else:
+            new_use = True
+            if token is not None and token.refusal(self.server.clock(), new_session=True):
+                await self._fail(1007, REASON_BAD_KEY)  # used up, or newSessionExpireTime passed
+                return
             session = self.server._new_session(model, self.backend or "gemini")
+        if token is not None:
+            token.record_use(session.id, new_session=new_use)
+            assert self._nursery is not None
+            self._nursery.start_soon(self._token_deadline, token)
         session.connections.append(self)
         self.session = session
         self.setup = setup
+        self.effective_setup = setup
         if self.backend == "vertex":
             await self._emit({"setupComplete": {"sessionId": session.vertex_id}})
         else:
@@ -1602,6 +1646,12 @@ class FakeConnection:
         elif ending is not None:
             await self._close_later(time_left, *ending)
 
+    async def _token_deadline(self, token: MintedToken) -> None:
+        await trio.sleep(max(token.expire_time - self.server.clock(), 0.0))
+        if self._closing:
+            return
+        await self._fail(1008, REASON_TOKEN_EXPIRED)  # the service's close is unconfirmed
+
     async def _session_deadline(self, remaining: float) -> None:
         await trio.sleep(max(remaining, 0.0))
         if self._closing:
@@ -1793,7 +1843,11 @@ class FakeLiveServer:
             :meth:`client_ssl_context`. The certificate covers 127.0.0.1, ::1 and localhost.
         host, port: where to listen (port 0: a free port, read ``port`` after start).
         api_key: the accepted API key (on Vertex AI: express mode). auth_tokens: accepted
-            ephemeral tokens (Constrained method only).
+            ephemeral tokens (Constrained method only; no limits). Tokens minted at
+            ``POST {rest_url}/v1alpha/auth_tokens`` are accepted too, with their ``uses``,
+            expire times and locked setup (see ``_auth_tokens`` and docs/testing.rst).
+        clock: the wall clock (POSIX seconds) that token timestamps are read with
+            (``time.time`` by default).
         bearer_tokens: the OAuth access tokens accepted on the Vertex AI path as
             ``Authorization: Bearer <token>`` (default ``("test-access-token",)``); kept as the
             set ``bearer_tokens``, read at every upgrade: change it (or call
@@ -1872,6 +1926,8 @@ class FakeLiveServer:
     ``port``, ``api_key``, ``auth_tokens``, ``bearer_tokens``, ``ca_pem`` (PEM bytes of the CA
     with ``tls=True``, else None), ``connections`` (:class:`FakeConnection`, in upgrade order),
     ``sessions`` (id -> :class:`FakeSession`), ``model`` (the default :class:`FakeModel`),
+    ``rest_url`` / ``rest_port`` (the REST listener minting ephemeral tokens), ``minted``
+    (token name -> ``MintedToken``),
     ``errors`` (bugs caught in the fake or a responder).
     """
 
@@ -1914,6 +1970,7 @@ class FakeLiveServer:
         silence_duration: float = 0.5,
         speech_level: int = 300,
         interaction_status: bool | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         if default_modality not in ("TEXT", "AUDIO"):
             raise ValueError("default_modality must be 'TEXT' or 'AUDIO'")
@@ -1931,6 +1988,9 @@ class FakeLiveServer:
         self.port = 0
         self.api_key = api_key
         self.auth_tokens = frozenset(auth_tokens)
+        self.clock: Callable[[], float] = clock if clock is not None else time.time
+        self.minted: dict[str, MintedToken] = {}
+        self.rest_port = 0
         if isinstance(bearer_tokens, str):
             raise TypeError("bearer_tokens must be a collection of tokens, not a str")
         self.bearer_tokens: set[str] = set(bearer_tokens)
@@ -1999,6 +2059,14 @@ class FakeLiveServer:
         scheme = "wss" if self.tls else "ws"
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{scheme}://{host}:{self.port}"
+
+    @property
+    def rest_url(self) -> str:
+        """Base URL of the REST listener (``POST {rest_url}/v1alpha/auth_tokens``), e.g.
+        ``http://127.0.0.1:PORT`` (``https://`` with ``tls=True``)."""
+        scheme = "https" if self.tls else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.rest_port}"
 
     def endpoint(self, *, api_version: str = "v1beta", method: str = "BidiGenerateContent") -> str:
         """The full Live endpoint URL on this server (no credentials in it)."""
@@ -2116,15 +2184,30 @@ class FakeLiveServer:
             self._ssl_context = certificates.server_context
             self._client_context = certificates.client_context()
         listeners = await trio.open_tcp_listeners(self._requested_port, host=self.host)
+        rest_listeners: list[trio.SocketListener] = []
         try:
             self.port = listeners[0].socket.getsockname()[1]
+            rest_listeners = await trio.open_tcp_listeners(0, host=self.host)
+            self.rest_port = rest_listeners[0].socket.getsockname()[1]
             async with trio.open_nursery() as nursery:
+
+                async def handle_rest_stream(raw: trio.SocketStream) -> None:
+                    await handle_rest(self, raw)
 
                 async def accept() -> None:
                     with self._accept_scope:
-                        await trio.serve_listeners(
-                            self._handle_tcp, listeners, handler_nursery=nursery
-                        )
+                        async with trio.open_nursery() as accepting:
+                            accepting.start_soon(
+                                functools.partial(
+                                    trio.serve_listeners,
+                                    handle_rest_stream,
+                                    rest_listeners,
+                                    handler_nursery=nursery,
+                                )
+                            )
+                            await trio.serve_listeners(
+                                self._handle_tcp, listeners, handler_nursery=nursery
+                            )
 
                 nursery.start_soon(accept)
                 task_status.started(self)
@@ -2135,7 +2218,7 @@ class FakeLiveServer:
                         await self._shutdown()
         finally:
             with trio.CancelScope(shield=True):
-                for listener in listeners:
+                for listener in [*listeners, *rest_listeners]:
                     await listener.aclose()
 
     async def _shutdown(self) -> None:
@@ -2333,6 +2416,7 @@ async def open_fake_server(
     silence_duration: float = 0.5,
     speech_level: int = 300,
     interaction_status: bool | None = None,
+    clock: Callable[[], float] | None = None,
     raise_errors: bool = True,
 ) -> AsyncIterator[FakeLiveServer]:
     """Run a fake Gemini Live server for the duration of the ``async with`` block.
@@ -2382,6 +2466,7 @@ async def open_fake_server(
         silence_duration=silence_duration,
         speech_level=speech_level,
         interaction_status=interaction_status,
+        clock=clock,
     )
     try:
         async with trio.open_nursery() as nursery:
