@@ -45,7 +45,7 @@ from ._types import (
     Setup,
 )
 from ._validate import check_int, check_number
-from ._wire import structure_config
+from ._wire import _snake, structure_config
 
 __all__ = ["DEFAULT_BASE_URL", "Client"]
 
@@ -664,16 +664,6 @@ _LIVE_GENERATION_FIELDS = (
 )
 
 
-def _snake_key(key: str) -> str:
-    out = []
-    for ch in key:
-        if ch.isupper():
-            out.append("_" + ch.lower())
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
 def _request_config(request: Mapping[str, Any]) -> LiveConfig | None:
     """The LiveConfig a GenerateContentRequest's own settings ask for (None without any)."""
     for key in request:
@@ -695,7 +685,7 @@ def _request_config(request: Mapping[str, Any]) -> LiveConfig | None:
                 f"generationConfig must be a dict, got {type(generation).__name__}"
             )
         for key, value in generation.items():
-            name = _snake_key(str(key))
+            name = _snake(str(key))
             if name not in _LIVE_GENERATION_FIELDS:
                 raise ConfigurationError(
                     f"generationConfig.{key} has no place in a Live session's setup (it takes "

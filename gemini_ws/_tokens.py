@@ -19,7 +19,7 @@ import attrs
 from ._errors import ConfigurationError, ConnectError, GeminiWSError
 from ._types import LiveConfig
 from ._validate import validated
-from ._wire import encode, structure_config
+from ._wire import _camel, encode, structure_config
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -243,7 +243,7 @@ def _lock_names(names: Sequence[str]) -> list[str]:
         )
     out = []
     for name in names:
-        camel = name.split("_")[0] + "".join(w.title() for w in name.split("_")[1:])
+        camel = _camel(name)
         out.append(f"generationConfig.{camel}" if camel in _GENERATION_FIELDS else camel)
     return out
 

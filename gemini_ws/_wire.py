@@ -152,6 +152,14 @@ def _camel(name: str) -> str:
     return _CAMEL_RE.sub(lambda m: m.group(1).upper(), name)
 
 
+_SNAKE_RE = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def _snake(name: str) -> str:
+    """``responseModalities`` -> ``response_modalities`` (snake_case names are kept)."""
+    return _SNAKE_RE.sub("_", name).lower()
+
+
 #: Extra wire spellings read into a field: {class: {wire key: field name}}.
 _ALIASES: dict[type, dict[str, str]] = {
     t.UsageMetadata: {
@@ -1182,7 +1190,7 @@ def _unknown_field(key: Any, owner: str, known: list[str]) -> str:
     (``'response_modalites'`` -> ``did you mean 'response_modalities'?``)."""
     text = f"unknown field {key!r} for {owner}"
     if isinstance(key, str) and known:
-        snake = re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
+        snake = _snake(key)
         close = difflib.get_close_matches(snake, known, n=1, cutoff=0.75)
         if close:
             return f"{text}; did you mean {close[0]!r}?"
