@@ -7,12 +7,18 @@ the wire format (camelCase, base64, durations, dispatch on the top-level key) li
 
 Conventions:
 
-- Messages and their parts are ``@attrs.frozen(slots=False)``. Optional fields default to
+- Messages and their parts are frozen, slotted attrs classes. Optional fields default to
   ``None``, list fields to an empty tuple (constructors also accept lists and other
-  iterables). They are dict classes, not slotted ones, on purpose: the decoder builds them
-  by filling ``__dict__`` directly (validated values, no ``__init__``), which is 2-3x faster
-  than a slotted frozen ``__init__`` and keeps :func:`gemini_ws._wire.decode` within 2x of
-  a bare ``json.loads``; a frozen dict-class ``__init__`` is also faster for user code.
+  iterables). What the wire needs beyond names and types is said in field metadata
+  (:data:`._codec.ALIASES`, ``WRAP``, ``NULL``, ``EXTRA``) and read by the codec's generated
+  cattrs hooks; this module imports the codec, never :mod:`._wire`.
+- Five models are dict classes on purpose: :class:`ServerContent`, :class:`Content`,
+  :class:`Part`, :class:`Blob` and :class:`Transcription`, the ones the decoder's fast path
+  builds for every streamed chunk. A frozen slotted class sets each field through
+  ``object.__setattr__`` (1.5x the cost of filling a dict class's instance dict: see
+  the construction table of ``benchmarks/bench_decode.py``), and a chunk builds up to 40
+  fields; the fast path fills their instance dict with checked values instead of calling
+  ``__init__``.
 - Enums are :class:`enum.StrEnum` subclasses that *tolerate values they do not know*: looking
   up an unknown value (``Modality("HOLOGRAM")``) returns a pseudo-member that keeps the value,
   compares equal to its string and encodes back unchanged. New server values never break
@@ -36,6 +42,17 @@ from typing import Any, TypeAlias, TypeVar
 
 import attrs
 
+from ._codec import (
+    ALIASES,
+    CONFIG,
+    EXTRA,
+    NULL,
+    WRAP,
+    Invalid,
+    snake,
+    structure_config,
+    unknown_field,
+)
 from ._errors import ConfigurationError
 from ._validate import validated
 
@@ -466,7 +483,7 @@ def _extra(value: Any) -> Mapping[str, Any]:
     return dict(value) if value else NO_EXTRA
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen
 class _WireModel:
     """The base of every wire model: ``extra`` holds the fields this release does not model."""
 
@@ -476,7 +493,12 @@ class _WireModel:
     #: merged into the message's JSON when it is encoded (an object merges into the typed
     #: field's object of the same name; anything else replaces it). Empty when there are none.
     extra: Mapping[str, Any] = attrs.field(
-        default=NO_EXTRA, converter=_extra, kw_only=True, repr=False, hash=False
+        default=NO_EXTRA,
+        converter=_extra,
+        kw_only=True,
+        repr=False,
+        hash=False,
+        metadata={EXTRA: True},
     )
 
 
@@ -484,7 +506,7 @@ class _WireModel:
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False)  # built per streamed chunk (module docstring)
 class Blob(_WireModel):
     """Inline binary data with its MIME type (``inlineData``, realtime ``audio`` / ``video``).
 
@@ -496,7 +518,7 @@ class Blob(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class FileData(_WireModel):
     """A reference to a file by URI (``fileData``)."""
 
@@ -505,7 +527,7 @@ class FileData(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class PartialArg(_WireModel):
     """One streamed piece of a function call's arguments (``functionCall.partialArgs``).
 
@@ -518,12 +540,14 @@ class PartialArg(_WireModel):
     string_value: str | None = None
     number_value: float | None = None
     bool_value: bool | None = None
-    null_value: NullValue | None = None
+    null_value: NullValue | None = attrs.field(
+        default=None, metadata={NULL: NullValue.NULL_VALUE}
+    )
     will_continue: bool | None = None
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class FunctionCall(_WireModel):
     """A function call requested by the model.
 
@@ -542,7 +566,7 @@ class FunctionCall(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class FunctionResponseBlob(_WireModel):
     """Inline data in a :class:`FunctionResponsePart` (raw bytes; base64 on the wire)."""
 
@@ -552,7 +576,7 @@ class FunctionResponseBlob(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class FunctionResponseFileData(_WireModel):
     """A file referenced by URI in a :class:`FunctionResponsePart`."""
 
@@ -562,7 +586,7 @@ class FunctionResponseFileData(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class FunctionResponsePart(_WireModel):
     """Media returned with a function's result (``parts`` of :class:`FunctionResponse`): one of
     inline data or a file reference."""
@@ -572,7 +596,7 @@ class FunctionResponsePart(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class FunctionResponse(_WireModel):
     """The result of a function call, sent back in a :class:`ToolResponse`.
 
@@ -591,7 +615,7 @@ class FunctionResponse(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class ExecutableCode(_WireModel):
     """Code the model generated for the code execution tool."""
 
@@ -600,7 +624,7 @@ class ExecutableCode(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class CodeExecutionResult(_WireModel):
     """The result of running :class:`ExecutableCode`."""
 
@@ -609,7 +633,7 @@ class CodeExecutionResult(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False)  # built per streamed chunk (module docstring)
 class Part(_WireModel):
     """One part of a :class:`Content`: text, inline data, a function call or response, ...
 
@@ -628,7 +652,7 @@ class Part(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False)  # built per streamed chunk (module docstring)
 class Content(_WireModel):
     """A turn: a role (``"user"`` or ``"model"``) and its parts."""
 
@@ -640,7 +664,7 @@ class Content(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class FunctionDeclaration(_WireModel):
     """A function the model may call.
 
@@ -659,25 +683,25 @@ class FunctionDeclaration(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class GoogleSearch(_WireModel):
     """The Google Search tool (``{"googleSearch": {}}``)."""
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class CodeExecution(_WireModel):
     """The code execution tool (``{"codeExecution": {}}``)."""
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class UrlContext(_WireModel):
     """The URL context tool (``{"urlContext": {}}``)."""
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class GoogleMaps(_WireModel):
     """The Google Maps grounding tool (``{"googleMaps": {}}``).
 
@@ -691,7 +715,7 @@ class GoogleMaps(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class FileSearch(_WireModel):
     """The file search tool over File Search stores (Gemini API only)."""
 
@@ -701,7 +725,7 @@ class FileSearch(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class EnterpriseWebSearch(_WireModel):
     """Web search for enterprise compliance (Vertex AI only)."""
 
@@ -710,7 +734,7 @@ class EnterpriseWebSearch(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class StreamableHttpTransport(_WireModel):
     """How to reach an MCP server over streamable HTTP. ``headers`` are sent as given;
     ``timeout`` and ``sse_read_timeout`` are durations (``"30s"`` on the wire)."""
@@ -723,7 +747,7 @@ class StreamableHttpTransport(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class McpServer(_WireModel):
     """A remote MCP server whose tools the model may call (Gemini API only)."""
 
@@ -732,7 +756,7 @@ class McpServer(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class ComputerUse(_WireModel):
     """The computer use tool: the model operates a browser, desktop or phone."""
 
@@ -745,7 +769,7 @@ class ComputerUse(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class Tool(_WireModel):
     """One entry of ``setup.tools``: function declarations and/or a built-in tool.
 
@@ -772,7 +796,7 @@ class Tool(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class PrebuiltVoiceConfig(_WireModel):
     """Selects one of the prebuilt voices by name (e.g. ``"Kore"``)."""
 
@@ -780,7 +804,7 @@ class PrebuiltVoiceConfig(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class VoiceConsentSignature(_WireModel):
     """A signature of a voice consent the server verified (``setupComplete`` carries it);
     pass it in :class:`ReplicatedVoiceConfig` instead of the consent audio next time."""
@@ -789,7 +813,7 @@ class VoiceConsentSignature(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class ReplicatedVoiceConfig(_WireModel):
     """A clone of a user's voice for speech output.
 
@@ -805,7 +829,7 @@ class ReplicatedVoiceConfig(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class VoiceConfig(_WireModel):
     """Voice selection for speech output: a prebuilt voice or a replicated one."""
 
@@ -814,7 +838,7 @@ class VoiceConfig(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class SpeakerVoiceConfig(_WireModel):
     """The voice of one named speaker of a :class:`MultiSpeakerVoiceConfig`."""
 
@@ -823,7 +847,7 @@ class SpeakerVoiceConfig(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class MultiSpeakerVoiceConfig(_WireModel):
     """A voice per speaker. google-genai refuses it for Live sessions
     (``multi_speaker_voice_config is not supported in the live API``)."""
@@ -834,7 +858,7 @@ class MultiSpeakerVoiceConfig(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class SpeechConfig(_WireModel):
     """Speech output configuration (``generationConfig.speechConfig``)."""
 
@@ -852,7 +876,7 @@ class SpeechConfig(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class ThinkingConfig(_WireModel):
     """Thinking configuration (``generationConfig.thinkingConfig``)."""
 
@@ -862,7 +886,7 @@ class ThinkingConfig(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class TranslationConfig(_WireModel):
     """Speech translation (``generationConfig.translationConfig``): the model speaks
     ``target_language_code`` (BCP-47, e.g. ``"en"``); ``echo_target_language`` makes it
@@ -873,13 +897,13 @@ class TranslationConfig(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class LanguageAuto(_WireModel):
     """Deprecated: automatic language detection (now the default without language codes)."""
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class LanguageHints(_WireModel):
     """Deprecated: use ``language_codes`` of :class:`AudioTranscriptionConfig`."""
 
@@ -887,7 +911,7 @@ class LanguageHints(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class AudioTranscriptionConfig(_WireModel):
     """Transcription of input or output audio; ``{}`` on the wire just enables it.
 
@@ -911,7 +935,7 @@ class AudioTranscriptionConfig(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class GenerationConfig(_WireModel):
     """``setup.generationConfig`` (users normally set these fields on :class:`LiveConfig`)."""
 
@@ -933,7 +957,7 @@ class GenerationConfig(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class AutomaticActivityDetection(_WireModel):
     """Server-side voice activity detection settings."""
 
@@ -945,7 +969,7 @@ class AutomaticActivityDetection(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class RealtimeInputConfig(_WireModel):
     """``setup.realtimeInputConfig``: how realtime input is turned into turns."""
 
@@ -956,7 +980,7 @@ class RealtimeInputConfig(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class SessionResumptionConfig(_WireModel):
     """``setup.sessionResumption``. Empty (``{}``) enables resumption updates on a new
     session; ``handle`` resumes a previous one; ``transparent`` asks for
@@ -967,7 +991,7 @@ class SessionResumptionConfig(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class SlidingWindow(_WireModel):
     """The sliding-window compression mechanism."""
 
@@ -975,7 +999,7 @@ class SlidingWindow(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class ContextWindowCompressionConfig(_WireModel):
     """``setup.contextWindowCompression``: lets a session run past the context limit."""
 
@@ -984,7 +1008,7 @@ class ContextWindowCompressionConfig(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class ProactivityConfig(_WireModel):
     """``setup.proactivity``: lets the model decide not to answer (proactive audio), and
     with ``proactive_video`` (needs ``proactive_audio``) answer images unprompted (which can
@@ -995,7 +1019,7 @@ class ProactivityConfig(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class HistoryConfig(_WireModel):
     """``setup.historyConfig``: on Gemini 3.1, allows seeding history with clientContent."""
 
@@ -1003,7 +1027,7 @@ class HistoryConfig(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class CustomizedAvatar(_WireModel):
     """An avatar made from a reference image (raw bytes, base64 on the wire; 9:16 portrait,
     at least 704x1280)."""
@@ -1013,7 +1037,7 @@ class CustomizedAvatar(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class AvatarConfig(_WireModel):
     """``setup.avatarConfig``: the avatar of the session (a prebuilt one by name or a
     customized one) and the bitrates of its compressed audio and video."""
@@ -1025,7 +1049,7 @@ class AvatarConfig(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class SafetySetting(_WireModel):
     """One entry of ``setup.safetySettings``: block ``category`` from ``threshold`` on.
     ``method`` is Vertex AI only."""
@@ -1039,7 +1063,7 @@ class SafetySetting(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class Setup(_WireModel):
     """The first client message of a session (``setup``)."""
 
@@ -1061,7 +1085,7 @@ class Setup(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class ClientContent(_WireModel):
     """Turns appended to the conversation history (``clientContent``).
 
@@ -1073,19 +1097,19 @@ class ClientContent(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class ActivityStart(_WireModel):
     """Marks the start of user activity (only when automatic VAD is disabled)."""
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class ActivityEnd(_WireModel):
     """Marks the end of user activity (only when automatic VAD is disabled)."""
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class RealtimeInput(_WireModel):
     """Realtime input (``realtimeInput``): one of audio, video, text or an activity signal.
 
@@ -1102,7 +1126,7 @@ class RealtimeInput(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class ToolResponse(_WireModel):
     """Answers to the model's function calls (``toolResponse``)."""
 
@@ -1110,7 +1134,7 @@ class ToolResponse(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class ContextUpdate(_WireModel):
     """Updates the system instruction and/or tools mid-session (``contextUpdate``; newer,
     SDK-only message, Gemini API support unconfirmed).
@@ -1121,7 +1145,7 @@ class ContextUpdate(_WireModel):
 
     system_instruction: Content | None = None
     tools: tuple[Tool, ...] | None = attrs.field(
-        default=None, converter=attrs.converters.optional(_to_tuple)
+        default=None, converter=attrs.converters.optional(_to_tuple), metadata={WRAP: "tools"}
     )
 
 
@@ -1133,7 +1157,7 @@ ClientMessage: TypeAlias = Setup | ClientContent | RealtimeInput | ToolResponse 
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class ModalityTokenCount(_WireModel):
     """A token count for one modality."""
 
@@ -1142,14 +1166,16 @@ class ModalityTokenCount(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class UsageMetadata(_WireModel):
     """Token usage (``usageMetadata``). Vertex's ``candidates*`` fields map onto
     ``response_*``. proto3 JSON omits zero counts, so ``None`` usually means 0."""
 
     prompt_token_count: int | None = None
     cached_content_token_count: int | None = None
-    response_token_count: int | None = None
+    response_token_count: int | None = attrs.field(
+        default=None, metadata={ALIASES: ("candidatesTokenCount", "candidates_token_count")}
+    )
     tool_use_prompt_token_count: int | None = None
     thoughts_token_count: int | None = None
     total_token_count: int | None = None
@@ -1160,7 +1186,9 @@ class UsageMetadata(_WireModel):
         default=(), converter=_to_tuple
     )
     response_tokens_details: tuple[ModalityTokenCount, ...] = attrs.field(
-        default=(), converter=_to_tuple
+        default=(),
+        converter=_to_tuple,
+        metadata={ALIASES: ("candidatesTokensDetails", "candidates_tokens_details")},
     )
     tool_use_prompt_tokens_details: tuple[ModalityTokenCount, ...] = attrs.field(
         default=(), converter=_to_tuple
@@ -1170,7 +1198,7 @@ class UsageMetadata(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class SetupComplete(_WireModel):
     """The server accepted ``setup`` (``setupComplete``). Vertex adds ``session_id``;
     ``voice_consent_signature`` comes when the setup's replicated voice carried consent
@@ -1182,7 +1210,7 @@ class SetupComplete(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class WordInfo(_WireModel):
     """One recognised word of a :class:`Transcription`, with its offsets from the start of
     the audio."""
@@ -1193,7 +1221,7 @@ class WordInfo(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False)  # built per streamed chunk (module docstring)
 class Transcription(_WireModel):
     """A piece of transcript of input or output audio.
 
@@ -1212,7 +1240,7 @@ class Transcription(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class UrlMetadata(_WireModel):
     """The retrieval status of one URL of the URL context tool."""
 
@@ -1221,7 +1249,7 @@ class UrlMetadata(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class UrlContextMetadata(_WireModel):
     """Metadata of the URL context tool."""
 
@@ -1229,7 +1257,7 @@ class UrlContextMetadata(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False)  # built per streamed chunk (module docstring)
 class ServerContent(_WireModel):
     """Model output and turn state (``serverContent``).
 
@@ -1284,7 +1312,7 @@ class ServerContent(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class ToolCall(_WireModel):
     """The model asks the client to run functions (``toolCall``)."""
 
@@ -1324,7 +1352,7 @@ class ToolCall(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class ToolCallCancellation(_WireModel):
     """The server cancels earlier tool calls (``toolCallCancellation``)."""
 
@@ -1333,7 +1361,7 @@ class ToolCallCancellation(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class GoAway(_WireModel):
     """The server will close the connection soon (``goAway``); resume on a new one.
 
@@ -1345,7 +1373,7 @@ class GoAway(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class SessionResumptionUpdate(_WireModel):
     """A new session resumption handle (``sessionResumptionUpdate``).
 
@@ -1360,7 +1388,7 @@ class SessionResumptionUpdate(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class VoiceActivityDetectionSignal(_WireModel):
     """A voice activity detection signal (allowlisted feature)."""
 
@@ -1369,7 +1397,7 @@ class VoiceActivityDetectionSignal(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class VoiceActivity(_WireModel):
     """Voice activity start / end reported by the server (newer SDKs only)."""
 
@@ -1379,7 +1407,7 @@ class VoiceActivity(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class UsageMessage(_WireModel):
     """A frame that carries only ``usageMetadata``."""
 
@@ -1387,7 +1415,7 @@ class UsageMessage(_WireModel):
 
 
 @validated
-@attrs.frozen(slots=False)
+@attrs.frozen
 class UnknownMessage(_WireModel):
     """A frame with no top-level key this library knows (forward compatibility).
 
@@ -1450,8 +1478,6 @@ def _structure_config(value: Any, cls: type[_T], what: str) -> _T:
     if isinstance(value, cls):
         return value
     if isinstance(value, Mapping):
-        from ._wire import structure_config  # late import: _wire imports this module
-
         return structure_config(value, cls, what=what)
     raise ConfigurationError(
         f"{what}: expected {cls.__name__} or a dict, got {type(value).__name__}: {value!r:.80}"
@@ -1497,8 +1523,6 @@ def _enum_field(value: Any, cls: type[_E], what: str) -> _E | None:
         )
     # the same check as for a dict's value: a known name in any case, or an error naming the
     # nearest one
-    from ._wire import structure_config  # late import: _wire imports this module
-
     return structure_config(value, cls, what=what)
 
 
@@ -1673,7 +1697,7 @@ def _c_avatar_config(value: Any) -> AvatarConfig | None:
 
 
 @validated
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class LiveConfig(_WireModel):
     """Session configuration: every ``setup`` field except ``model``.
 
@@ -1809,6 +1833,32 @@ class LiveConfig(_WireModel):
             labels=self.labels,
             extra=self.extra,
         )
+
+
+_LIVE_CONFIG_FIELDS = frozenset(a.name for a in attrs.fields(LiveConfig))
+_LIVE_CONFIG_KNOWN = [a.name for a in attrs.fields(LiveConfig) if a.name != "extra"] + ["extra"]
+
+
+def _live_config_from(value: Any, _: Any = None) -> LiveConfig:
+    """A user's dict for :class:`LiveConfig` (snake_case or camelCase keys): its own
+    converters check each value, so the dict's values go to the constructor as they are."""
+    if isinstance(value, LiveConfig):
+        return value
+    if not isinstance(value, Mapping):
+        raise Invalid(f"expected a LiveConfig or a dict, got {type(value).__name__}")
+    kw = {}
+    for key, item in value.items():
+        name = snake(key) if isinstance(key, str) else key
+        if name not in _LIVE_CONFIG_FIELDS:
+            raise Invalid(unknown_field(key, "LiveConfig", _LIVE_CONFIG_KNOWN))
+        kw[name] = item
+    try:
+        return LiveConfig(**kw)
+    except ConfigurationError as exc:
+        raise Invalid(exc.message) from None
+
+
+CONFIG.converter.register_structure_hook_func(lambda tp: tp is LiveConfig, _live_config_from)
 
 
 # --- helpers -------------------------------------------------------------------------------

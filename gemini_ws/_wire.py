@@ -19,13 +19,17 @@ Rules (PROTOCOL.md sections 2 to 4):
   ``groundingMetadata``, ``retrieval``) pass through with their keys untouched, as do the
   keys of string maps (``labels``, MCP ``headers``), whose values must be strings.
 
-Implementation: the per-class (de)serialisation functions are generated once per attrs class
-by the hook factories below and registered in one :class:`cattrs.Converter` (:data:`converter`)
-for cattrs-style use. The hot paths (:func:`decode`, :func:`encode`) call the generated
-functions directly: they are table driven (one dict lookup per key actually present, so a
-sparse ``serverContent`` costs what it carries) and check JSON types strictly without cattrs's
-dispatch or ExceptionGroups. JSON is parsed and written with orjson when it is installed
-(it is about twice as fast as :mod:`json` here), else with :mod:`json`.
+Implementation: :mod:`._codec` holds the cattrs converters, whose hooks are generated per attrs
+class by :func:`cattrs.gen.make_dict_structure_fn` / ``make_dict_unstructure_fn`` (renames,
+omitted defaults, detailed validation turned into paths); this module adds the top-level keys,
+JSON, errors of our hierarchy and one hand-written fast path. The fast path
+(:func:`_fast_server_content`) builds the messages that come at streaming rate (text and audio
+chunks, transcriptions, the turn flags) in a fraction of the hooks' time; it exists because
+``benchmarks/bench_decode.py`` shows the hooks at more than 1.5x a bare ``orjson.loads`` for
+those messages, and a property test holds its output equal to the hooks'. :data:`converter`
+is a :class:`cattrs.Converter` over the same hooks that raises our errors, for cattrs-style
+use. JSON is parsed and written with orjson when it is installed (it is about twice as fast
+as :mod:`json` here), else with :mod:`json`.
 
 Errors: a frame that is not a valid server message raises
 :class:`~gemini_ws._errors.ProtocolError` with the path of the bad field and a short, redacted
@@ -35,23 +39,29 @@ Nothing else escapes :func:`decode`, :func:`encode` or :func:`structure_config`.
 
 from __future__ import annotations
 
-import binascii
 import datetime
-import difflib
-import enum
 import json
-import math
 import re
-import reprlib
-import types
-import typing
-from collections.abc import Callable, Mapping
-from typing import Any, Final, TypeVar
+from collections.abc import Callable
+from typing import Any, Final
 
 import attrs
 import cattrs
 
 from . import _types as t
+from ._codec import (
+    USING_PYBASE64,
+    WIRE,
+    Invalid,
+    b64decode,
+    b64decode_strict,
+    b64encode,
+    camel,
+    describe,
+    duration_to,
+    snake,
+    structure_config,
+)
 from ._errors import ConfigurationError, ProtocolError
 
 try:  # pragma: no cover - exercised by whichever is installed
@@ -59,12 +69,9 @@ try:  # pragma: no cover - exercised by whichever is installed
 except ImportError:  # pragma: no cover
     _orjson = None  # type: ignore[assignment]
 
-try:  # pragma: no cover - exercised by whichever is installed
-    import pybase64 as _pybase64
-except ImportError:  # pragma: no cover
-    _pybase64 = None  # type: ignore[assignment]
-
 __all__ = [
+    "USING_ORJSON",
+    "USING_PYBASE64",
     "b64decode",
     "converter",
     "decode",
@@ -76,12 +83,17 @@ __all__ = [
     "to_wire_dict",
 ]
 
-_T = TypeVar("_T")
-
 #: Whether orjson is used for JSON (else the standard library).
 USING_ORJSON: Final = _orjson is not None
-#: Whether pybase64 (SIMD base64, ~10x faster than binascii) is used.
-USING_PYBASE64: Final = _pybase64 is not None
+
+# the names the rest of the package uses
+_camel = camel
+_snake = snake
+_Invalid = Invalid
+_describe = describe
+_b64encode = b64encode
+_b64decode_strict = b64decode_strict
+_new_object = object.__new__
 
 
 # --- JSON ----------------------------------------------------------------------------------
@@ -109,740 +121,11 @@ else:  # pragma: no cover
         return _json_encoder(obj)
 
 
-# --- errors --------------------------------------------------------------------------------
+# --- the models' codec (generated cattrs hooks, see ._codec) --------------------------------
 
+_structure = WIRE.converter.get_structure_hook
+_unstructure = WIRE.converter.get_unstructure_hook
 
-class _Invalid(Exception):
-    """Internal: a value does not fit its field. ``path`` is filled innermost first."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.path: list[str | int] = []
-
-    def where(self, root: str = "") -> str:
-        out = root
-        for part in reversed(self.path):
-            if isinstance(part, int):
-                out += f"[{part}]"
-            else:
-                out = f"{out}.{part}" if out else part
-        return out or "<message>"
-
-
-_short_repr = reprlib.Repr()
-_short_repr.maxstring = _short_repr.maxother = 60
-_short_repr.maxlevel = 2
-
-
-def _describe(value: Any) -> str:
-    """A short description of a bad value for an error message (bounded cost and size)."""
-    text = _short_repr.repr(value)
-    if len(text) > 80:
-        text = text[:80] + "..."
-    return f"{type(value).__name__} {text}"
-
-
-# --- names ---------------------------------------------------------------------------------
-
-_CAMEL_RE = re.compile(r"_([a-z0-9])")
-
-
-def _camel(name: str) -> str:
-    return _CAMEL_RE.sub(lambda m: m.group(1).upper(), name)
-
-
-_SNAKE_RE = re.compile(r"(?<!^)(?=[A-Z])")
-
-
-def _snake(name: str) -> str:
-    """``responseModalities`` -> ``response_modalities`` (snake_case names are kept)."""
-    return _SNAKE_RE.sub("_", name).lower()
-
-
-#: Extra wire spellings read into a field: {class: {wire key: field name}}.
-_ALIASES: dict[type, dict[str, str]] = {
-    t.UsageMetadata: {
-        "candidatesTokenCount": "response_token_count",
-        "candidates_token_count": "response_token_count",
-        "candidatesTokensDetails": "response_tokens_details",
-        "candidates_tokens_details": "response_tokens_details",
-    },
-}
-
-# --- scalar handlers -----------------------------------------------------------------------
-
-_INT_RE = re.compile(r"-?[0-9]+")
-_URLSAFE_TO_STD = str.maketrans("-_", "+/")
-_a2b = binascii.a2b_base64
-_new_object = object.__new__
-
-if _pybase64 is not None:
-    _pyb64decode = _pybase64.b64decode
-    _pyb64encode = _pybase64.b64encode
-
-    def _b64decode_strict(v: str) -> bytes:
-        return _pyb64decode(v, validate=True)
-
-    def _b64encode(v: bytes | bytearray | memoryview) -> str:
-        return _pyb64encode(v).decode("ascii")
-
-else:  # pragma: no cover
-
-    def _b64decode_strict(v: str) -> bytes:
-        return _a2b(v, strict_mode=True)
-
-    def _b64encode(v: bytes | bytearray | memoryview) -> str:
-        return binascii.b2a_base64(v, newline=False).decode("ascii")
-
-
-def _int_from(v: Any) -> int:
-    # Fast path (exact int) is inlined by the callers; this handles proto-JSON strings.
-    if type(v) is str and len(v) < 40 and _INT_RE.fullmatch(v):
-        return int(v)
-    if type(v) is float and v.is_integer():
-        return int(v)
-    if type(v) is int:
-        return v
-    raise _Invalid(f"expected an integer, got {_describe(v)}")
-
-
-def _float_from(v: Any) -> float:
-    if type(v) is int:
-        return float(v)
-    if type(v) is str:
-        if v in ("NaN", "Infinity", "-Infinity"):
-            return float(v.replace("inity", ""))
-        try:
-            return float(v)
-        except ValueError:
-            pass
-    if type(v) is float:
-        return v
-    raise _Invalid(f"expected a number, got {_describe(v)}")
-
-
-def _str_from(v: Any) -> str:
-    if type(v) is str:
-        return v
-    raise _Invalid(f"expected a string, got {_describe(v)}")
-
-
-def _bool_from(v: Any) -> bool:
-    if type(v) is bool:
-        return v
-    raise _Invalid(f"expected true or false, got {_describe(v)}")
-
-
-def b64decode(v: str) -> bytes:
-    """Decode base64 in the standard or URL-safe alphabet, with or without padding.
-
-    Raises ValueError for anything else (whitespace included).
-    """
-    try:
-        return _b64decode_strict(v)
-    except ValueError:  # binascii.Error is a ValueError
-        pass
-    s = v.translate(_URLSAFE_TO_STD).rstrip("=")
-    if len(s) % 4 == 1:
-        raise ValueError("invalid base64 length")
-    s += "=" * (-len(s) % 4)
-    try:
-        return _a2b(s, strict_mode=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError(f"invalid base64: {exc}") from None
-
-
-def _bytes_from(v: Any) -> bytes:
-    if type(v) is str:
-        try:
-            return b64decode(v)
-        except ValueError:
-            raise _Invalid(f"invalid base64 data {_describe(v)}") from None
-    raise _Invalid(f"expected base64 data (a string), got {_describe(v)}")
-
-
-def _bytes_from_config(v: Any) -> bytes:
-    if isinstance(v, bytes | bytearray | memoryview):
-        return bytes(v)
-    return _bytes_from(v)
-
-
-def _duration_from(v: Any) -> datetime.timedelta:
-    if isinstance(v, datetime.timedelta):
-        return v
-    try:
-        if type(v) is str and v.endswith("s"):
-            seconds = float(v[:-1])
-        elif type(v) in (int, float):
-            seconds = float(v)
-        else:
-            raise _Invalid(f"expected a duration such as '9.5s', got {_describe(v)}")
-        if not math.isfinite(seconds):
-            raise ValueError
-        return datetime.timedelta(seconds=seconds)
-    except (ValueError, OverflowError):
-        raise _Invalid(f"invalid duration {_describe(v)}") from None
-
-
-def _enum_from(cls: type[enum.Enum]) -> Callable[[Any], Any]:
-    lookup = cls._value2member_map_.get
-
-    def structure(v: Any) -> Any:
-        if type(v) is str:
-            member = lookup(v)
-            return cls(v) if member is None else member
-        if isinstance(v, str):  # an enum member (config) or str subclass
-            return cls(str.__str__(v))
-        if type(v) is int:  # proto-JSON also allows enum numbers: keep them as text
-            return cls(str(v))
-        raise _Invalid(f"expected a {cls.__name__} name, got {_describe(v)}")
-
-    return structure
-
-
-def _enum_from_config(cls: type[enum.Enum]) -> Callable[[Any], Any]:
-    """A user's value for an enum field: one of its names, in any case. The server's values
-    are kept whatever they are (``_enum_from``), but a value of ours that the enum does not
-    know is far more often a typo than a value the service added since this release: it is
-    refused with the nearest name. An enum instance goes through as it is, so
-    ``ThinkingLevel("ULTRA")`` sends a value the service added since."""
-    names = {member.value.upper(): member for member in cls}
-
-    def structure(v: Any) -> Any:
-        if isinstance(v, cls):
-            return v  # a member, or a value built on purpose: MediaResolution("NEW")
-        if not isinstance(v, str):
-            raise _Invalid(f"expected a {cls.__name__} name, got {_describe(v)}")
-        text = str.__str__(v)
-        if text.upper() in names:
-            # kept as written: the wire takes some names in lower case too ("low")
-            member = cls._value2member_map_.get(text)
-            return member if member is not None else cls(text)
-        known = [name for name in names if not name.endswith("_UNSPECIFIED")]
-        close = difflib.get_close_matches(text.upper(), known, n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise _Invalid(
-            f"unknown {cls.__name__} {text!r:.60} (known: {', '.join(known)}){hint}; to "
-            f"send a value this release does not know, pass {cls.__name__}({text!r:.60})"
-        )
-
-    return structure
-
-
-def _freeform_from(v: Any) -> Any:
-    if type(v) is dict:
-        return v
-    raise _Invalid(f"expected a JSON object, got {_describe(v)}")
-
-
-def _freeform_from_config(v: Any) -> Any:
-    if type(v) is dict:
-        return v
-    if isinstance(v, Mapping):
-        return dict(v)
-    raise _Invalid(f"expected a dict, got {_describe(v)}")
-
-
-def _str_map_from(v: Any) -> Any:
-    """A ``map<string, string>`` (``labels``, HTTP ``headers``): keys kept as they are."""
-    if type(v) is not dict:
-        raise _Invalid(f"expected a JSON object of strings, got {_describe(v)}")
-    for key, item in v.items():
-        if type(item) is not str:
-            raise _Invalid(f"expected a string for {key!r:.40}, got {_describe(item)}")
-    return v
-
-
-def _str_map_from_config(v: Any) -> Any:
-    if isinstance(v, Mapping) and type(v) is not dict:
-        v = dict(v)
-    return _str_map_from(v)
-
-
-def _any(v: Any) -> Any:
-    return v
-
-
-# --- structure (JSON -> models) ------------------------------------------------------------
-
-
-def _strip_optional(tp: Any) -> Any:
-    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if len(args) == 1:
-            return args[0]
-    return tp
-
-
-def _field_defaults(cls: type) -> dict[str, Any]:
-    """The default of every attrs field of *cls* that has one."""
-    return {a.name: a.default for a in attrs.fields(cls) if a.default is not attrs.NOTHING}
-
-
-def _buildable_without_init(cls: type) -> bool:
-    """Whether a decoder may build *cls* by filling its instance dict (its defaults, then
-    the checked values) instead of calling ``__init__``: no slots, no factory defaults, every
-    field set through ``__init__``."""
-    return "__slots__" not in cls.__dict__ and all(
-        a.init and type(a.default) is not attrs.Factory for a in attrs.fields(cls)
-    )
-
-
-class _Structurer:
-    """Builds and caches the structure function of each type, for one mode.
-
-    ``config=False``: server (or client) frames: JSON types checked exactly, unknown keys
-    ignored. ``config=True``: user-supplied dicts: unknown keys are errors, lists or tuples,
-    any mapping, bytes objects and typed instances are accepted.
-    """
-
-    def __init__(self, *, config: bool) -> None:
-        self.config = config
-        self._cache: dict[Any, Callable[[Any], Any]] = {}
-        self._message_cache: dict[type, Callable[..., Any]] = {}
-
-    # Each handler is ``fn(value) -> structured`` and raises _Invalid. For a few exact JSON
-    # types the field table stores the type so the generated loop can skip the call.
-    def exact_type(self, tp: Any) -> type | None:
-        tp = _strip_optional(tp)
-        if tp in (str, bool, int, float):
-            return tp  # type: ignore[no-any-return]
-        return None
-
-    def handler(self, tp: Any) -> Callable[[Any], Any]:
-        tp = _strip_optional(tp)
-        try:
-            return self._cache[tp]
-        except KeyError:
-            pass
-        except TypeError:  # unhashable annotation
-            return self._make(tp)
-        fn = self._make(tp)
-        self._cache[tp] = fn
-        return fn
-
-    def _make(self, tp: Any) -> Callable[[Any], Any]:
-        config = self.config
-        if tp is str:
-            return _str_from
-        if tp is bool:
-            return _bool_from
-        if tp is int:
-            return _int_from
-        if tp is float:
-            return _float_from
-        if tp is bytes:
-            return _bytes_from_config if config else _bytes_from
-        if tp is datetime.timedelta:
-            return _duration_from
-        if tp is Any:
-            return _any
-        if isinstance(tp, type) and issubclass(tp, enum.Enum):
-            return _enum_from_config(tp) if config else _enum_from(tp)
-        origin = typing.get_origin(tp)
-        if origin is dict:
-            if typing.get_args(tp) == (str, str):
-                return _str_map_from_config if config else _str_map_from
-            return _freeform_from_config if config else _freeform_from
-        if origin is tuple:
-            args = typing.get_args(tp)
-            if len(args) == 2 and args[1] is Ellipsis:
-                return self._sequence(args[0])
-        if attrs.has(tp):
-            return self._attrs(tp)
-        raise TypeError(f"no wire handler for {tp!r}")  # a bug in _types, not in a frame
-
-    def _sequence(self, elem_tp: Any) -> Callable[[Any], Any]:
-        exact = self.exact_type(elem_tp)
-        h = self.handler(elem_tp)
-        config = self.config
-
-        def structure(v: Any) -> tuple[Any, ...]:
-            if type(v) is not list and not (config and type(v) is tuple):
-                raise _Invalid(f"expected a list, got {_describe(v)}")
-            if exact is not None:
-                for x in v:
-                    if type(x) is not exact:
-                        break
-                else:
-                    return tuple(v)
-            try:
-                return tuple([h(x) for x in v])
-            except _Invalid as exc:
-                for i, x in enumerate(v):  # find where, for the message
-                    try:
-                        h(x)
-                    except _Invalid:
-                        exc.path.append(i)
-                        break
-                raise
-
-        return structure
-
-    def message(self, cls: type) -> Callable[..., Any]:
-        """``fn(obj, usage_metadata=None)`` building ``cls`` from a JSON object."""
-        return self._attrs(cls)
-
-    def _attrs(self, cls: type) -> Callable[..., Any]:
-        cached = self._message_cache.get(cls)
-        if cached is not None:
-            return cached
-        config = self.config
-        # table: wire key -> (field name, exact JSON type or None, handler)
-        table: dict[str, tuple[str, type | None, Callable[[Any], Any]]] = {}
-        get = table.get
-        required: list[str] = []
-        optional_nodefault: list[str] = []
-        known: list[str] = []
-
-        def structure(d: Any, usage: Any = None) -> Any:
-            if type(d) is not dict:
-                if config and isinstance(d, cls):
-                    return d
-                if config and isinstance(d, Mapping):
-                    d = dict(d)
-                else:
-                    raise _Invalid(f"expected an object, got {_describe(d)}")
-            kw: dict[str, Any] = {}
-            extra: dict[str, Any] | None = None
-            for k, v in d.items():
-                spec = get(k)
-                if spec is None:
-                    if config:
-                        raise _Invalid(_unknown_field(k, cls.__name__, known))
-                    if keeps_extra:
-                        # a field this release does not model: kept as sent, never dropped
-                        if extra is None:
-                            extra = kw["extra"] = {}
-                        extra[k] = v
-                    continue
-                if v is None:
-                    if nulls is not None and spec[0] in nulls:
-                        kw[spec[0]] = nulls[spec[0]]  # a NullValue field: null is its value
-                    continue
-                name, exact, h = spec
-                if type(v) is exact:
-                    kw[name] = v
-                    continue
-                try:
-                    kw[name] = h(v)
-                except _Invalid as exc:
-                    exc.path.append(k)
-                    raise
-            if usage is not None:
-                kw["usage_metadata"] = usage
-            if required:
-                for name in required:
-                    if name not in kw:
-                        raise _Invalid(f"missing required field {_camel(name)!r}")
-            if optional_nodefault:
-                for name in optional_nodefault:
-                    if name not in kw:
-                        kw[name] = None
-            if fast:
-                # Validated values only: fill the instance dict without __init__ (see _types).
-                obj: Any = _new_object(cls)
-                dct = obj.__dict__
-                dct.update(defaults)
-                dct.update(kw)
-                return obj
-            try:
-                return cls(**kw)
-            except ConfigurationError as exc:
-                raise _Invalid(exc.message) from None
-            except (TypeError, ValueError) as exc:
-                raise _Invalid(f"invalid {cls.__name__}: {exc}") from None
-
-        # Registered before the field handlers are resolved, so recursive types work.
-        self._message_cache[cls] = structure
-        hints = typing.get_type_hints(cls)
-        wrapped = _WRAPPED.get(cls, {})
-        fields = attrs.fields(cls)
-        defaults = _field_defaults(cls)
-        fast = not config and _buildable_without_init(cls)
-        keeps_extra = issubclass(cls, t._WireModel)
-        nulls = None if config else _NULL_MEANS.get(cls)
-        for a in fields:
-            if not a.init:
-                continue
-            if a.name == "extra" and keeps_extra:
-                if config:  # a user's dict may give it: {"extra": {...}} (the converter checks)
-                    table["extra"] = ("extra", None, _any)
-                continue  # on the wire, "extra" is what no other field takes
-            tp = hints[a.name]
-            exact = None
-            if cls is t.LiveConfig:
-                h: Callable[[Any], Any] = _any  # its own converters do the work
-            elif a.name in wrapped:
-                h = self._unwrap(wrapped[a.name], tp)
-            else:
-                exact = self.exact_type(tp)
-                h = self.handler(tp)
-            table[_camel(a.name)] = table[a.name] = (a.name, exact, h)
-            known.append(a.name)
-            if a.default is attrs.NOTHING:
-                if _strip_optional(tp) is not tp:
-                    optional_nodefault.append(a.name)
-                else:
-                    required.append(a.name)
-        if config and "extra" in table:
-            known.append("extra")  # listed last: the escape hatch, not a field to reach for
-        for key, name in _ALIASES.get(cls, {}).items():
-            table[key] = table[name]
-        return structure
-
-    def _unwrap(self, key: str, tp: Any) -> Callable[[Any], Any]:
-        inner = self._sequence(typing.get_args(_strip_optional(tp))[0])
-
-        def structure(v: Any) -> Any:
-            if type(v) is not dict and not (self.config and isinstance(v, Mapping)):
-                raise _Invalid(f"expected an object with {key!r}, got {_describe(v)}")
-            items = v.get(key)
-            return () if items is None else inner(items)
-
-        return structure
-
-
-#: Fields sent wrapped in an object: {class: {field: wrapper key}}.
-_WRAPPED: dict[type, dict[str, str]] = {t.ContextUpdate: {"tools": "tools"}}
-
-#: Fields of type ``google.protobuf.NullValue``, whose value proto JSON writes as ``null``
-#: (elsewhere ``null`` means "not set"): {class: {field: the value a null gives}}. Read
-#: from frames only; a user's ``None`` stays "not set", and the name ``"NULL_VALUE"`` (what
-#: the SDKs send) is read as the enum's value.
-_NULL_MEANS: dict[type, dict[str, Any]] = {t.PartialArg: {"null_value": t.NullValue.NULL_VALUE}}
-
-_WIRE = _Structurer(config=False)
-_CONFIG = _Structurer(config=True)
-
-
-# --- unstructure (models -> JSON-ready dicts) ----------------------------------------------
-
-
-def _bad(message: str) -> ConfigurationError:
-    return ConfigurationError(message)
-
-
-def _str_to(v: Any) -> Any:
-    if isinstance(v, str):
-        return v
-    raise _Invalid(f"expected a str, got {_describe(v)}")
-
-
-def _bool_to(v: Any) -> Any:
-    if isinstance(v, bool):
-        return v
-    raise _Invalid(f"expected a bool, got {_describe(v)}")
-
-
-def _int_to(v: Any) -> Any:
-    if isinstance(v, int) and not isinstance(v, bool):
-        return int(v)
-    raise _Invalid(f"expected an int, got {_describe(v)}")
-
-
-def _float_to(v: Any) -> Any:
-    if isinstance(v, int | float) and not isinstance(v, bool):
-        if not math.isfinite(v):
-            raise _Invalid(f"expected a finite number, got {_describe(v)}")
-        return v
-    raise _Invalid(f"expected a number, got {_describe(v)}")
-
-
-def _bytes_to(v: Any) -> str:
-    if isinstance(v, bytes | bytearray | memoryview):
-        return _b64encode(v)
-    raise _Invalid(f"expected bytes, got {_describe(v)}")
-
-
-def _duration_to(v: Any) -> str:
-    if not isinstance(v, datetime.timedelta):
-        raise _Invalid(f"expected a timedelta, got {_describe(v)}")
-    micros = (v.days * 86400 + v.seconds) * 1_000_000 + v.microseconds
-    sign = "-" if micros < 0 else ""
-    whole, frac = divmod(abs(micros), 1_000_000)
-    if frac:
-        return f"{sign}{whole}.{frac:06d}".rstrip("0") + "s"
-    return f"{sign}{whole}s"
-
-
-def _enum_to(v: Any) -> Any:
-    if isinstance(v, str):
-        return str.__str__(v)
-    raise _Invalid(f"expected a string enum value, got {_describe(v)}")
-
-
-def _check_json(v: Any, depth: int = 0) -> None:
-    """Refuse what JSON cannot carry (NaN and infinities, non-str keys, other objects), the
-    same with orjson or without it (orjson would write NaN as null, or serialise datetimes)."""
-    if depth > 200:
-        raise _Invalid("nested too deeply")
-    if v is None or isinstance(v, bool | int | str):
-        return
-    if isinstance(v, float):
-        if not math.isfinite(v):
-            raise _Invalid(f"{v!r} is not valid in JSON")
-        return
-    if isinstance(v, list | tuple):
-        for item in v:
-            _check_json(item, depth + 1)
-        return
-    if isinstance(v, Mapping):
-        for key, item in v.items():
-            if not isinstance(key, str):
-                raise _Invalid(f"JSON object keys must be str, got {_describe(key)}")
-            _check_json(item, depth + 1)
-        return
-    raise _Invalid(f"not JSON data: {_describe(v)}")
-
-
-def _freeform_to(v: Any) -> Any:
-    if isinstance(v, Mapping):
-        _check_json(v)
-        return v if type(v) is dict else dict(v)
-    raise _Invalid(f"expected a dict, got {_describe(v)}")
-
-
-def _str_map_to(v: Any) -> Any:
-    if not isinstance(v, Mapping):
-        raise _Invalid(f"expected a dict, got {_describe(v)}")
-    for key, item in v.items():
-        if not isinstance(key, str) or not isinstance(item, str):
-            raise _Invalid(f"expected str keys and values, got {_describe(key)}: {_describe(item)}")
-    return v if type(v) is dict else dict(v)
-
-
-class _Unstructurer:
-    """Builds and caches the unstructure function of each type."""
-
-    def __init__(self) -> None:
-        self._cache: dict[Any, Callable[[Any], Any]] = {}
-
-    def handler(self, tp: Any) -> Callable[[Any], Any]:
-        tp = _strip_optional(tp)
-        fn = self._cache.get(tp)
-        if fn is None:
-            fn = self._make(tp)
-            self._cache[tp] = fn
-        return fn
-
-    def _make(self, tp: Any) -> Callable[[Any], Any]:
-        if tp is str:
-            return _str_to
-        if tp is bool:
-            return _bool_to
-        if tp is int:
-            return _int_to
-        if tp is float:
-            return _float_to
-        if tp is bytes:
-            return _bytes_to
-        if tp is datetime.timedelta:
-            return _duration_to
-        if tp is Any:
-            return _any
-        if isinstance(tp, type) and issubclass(tp, enum.Enum):
-            return _enum_to
-        origin = typing.get_origin(tp)
-        if origin is dict:
-            return _str_map_to if typing.get_args(tp) == (str, str) else _freeform_to
-        if origin is tuple:
-            args = typing.get_args(tp)
-            if len(args) == 2 and args[1] is Ellipsis:
-                return self._sequence(args[0])
-        if attrs.has(tp):
-            return self._attrs(tp)
-        raise TypeError(f"no wire handler for {tp!r}")
-
-    def _sequence(self, elem_tp: Any) -> Callable[[Any], Any]:
-        holder: list[Callable[[Any], Any]] = []
-
-        def unstructure(v: Any) -> list[Any]:
-            if not isinstance(v, tuple | list):
-                raise _Invalid(f"expected a tuple or list, got {_describe(v)}")
-            if not holder:
-                holder.append(self.handler(elem_tp))
-            h = holder[0]
-            out = []
-            for i, x in enumerate(v):
-                try:
-                    out.append(h(x))
-                except _Invalid as exc:
-                    exc.path.append(i)
-                    raise
-            return out
-
-        return unstructure
-
-    def _attrs(self, cls: type) -> Callable[[Any], Any]:
-        if cls in self._cache:
-            return self._cache[cls]
-        hints = typing.get_type_hints(cls)
-        wrapped = _WRAPPED.get(cls, {})
-        # [field name, wire key, handler or None, omit-when-false, omit-when-empty, wrapper]
-        specs: list[list[Any]] = []
-        keeps_extra = issubclass(cls, t._WireModel)
-        for a in attrs.fields(cls):
-            if a.name == "usage_metadata" and cls in _SERVER_KEY_OF:
-                continue  # goes beside the message key, see encode_server
-            if a.name == "extra" and keeps_extra:
-                continue  # merged into the object below
-            default = a.default
-            specs.append(
-                [
-                    a.name,
-                    _camel(a.name),
-                    None,
-                    default is False,
-                    default == () and a.name not in wrapped,
-                    wrapped.get(a.name),
-                    hints[a.name],
-                ]
-            )
-        me = self
-
-        def unstructure(obj: Any) -> dict[str, Any]:
-            if not isinstance(obj, cls):
-                raise _Invalid(f"expected a {cls.__name__}, got {_describe(obj)}")
-            out: dict[str, Any] = {}
-            for spec in specs:
-                v = getattr(obj, spec[0])
-                if v is None or (spec[3] and v is False) or (spec[4] and v == ()):
-                    continue
-                h = spec[2]
-                if h is None:
-                    h = spec[2] = me.handler(spec[6])
-                try:
-                    value = h(v)
-                except _Invalid as exc:
-                    exc.path.append(spec[0])
-                    raise
-                out[spec[1]] = value if spec[5] is None else {spec[5]: value}
-            if keeps_extra:
-                extra: Mapping[str, Any] = getattr(obj, "extra")  # noqa: B009 (a _WireModel)
-                if extra:
-                    _merge_extra(out, extra)
-            return out
-
-        self._cache[cls] = unstructure
-        return unstructure
-
-
-_UNSTRUCT = _Unstructurer()
-
-
-def _merge_extra(out: dict[str, Any], extra: Mapping[str, Any]) -> None:
-    """Merge a model's ``extra`` into its wire object: an object into the object of the same
-    name (recursively), anything else in place of what is there."""
-    for key, value in extra.items():
-        mine = out.get(key)
-        if type(mine) is dict and isinstance(value, Mapping):
-            merged = dict(mine)
-            _merge_extra(merged, value)
-            out[key] = merged
-        else:
-            out[key] = dict(value) if isinstance(value, Mapping) else value
 
 # --- top-level keys ------------------------------------------------------------------------
 
@@ -877,15 +160,33 @@ def _with_snake(keys: dict[type, str]) -> dict[str, type]:
 _SERVER_CLASSES = _with_snake(_SERVER_KEY_OF)
 _CLIENT_CLASSES = _with_snake(_CLIENT_KEYS)
 
-#: wire key -> fn(value, usage) building the message (filled lazily per class).
+def _message_decoder(cls: type) -> Callable[[Any, Any], Any]:
+    """``fn(value, usage)``: the message *cls* from its JSON object, with *usage* (the
+    ``usageMetadata`` object beside it, as sent) read into its ``usage_metadata``."""
+    structure = _structure(cls)
+
+    def decode_message(value: Any, usage: Any) -> Any:
+        if usage is not None:
+            if type(value) is not dict:
+                raise _Invalid(f"expected an object, got {_describe(value)}")
+            value = {**value, "usageMetadata": usage}
+        return structure(value, cls)
+
+    return decode_message
+
+
+#: wire key -> fn(value, usage) building the message.
 _SERVER_DECODERS: dict[str, Callable[[Any, Any], Any]] = {
-    key: _WIRE.message(cls) for key, cls in _SERVER_CLASSES.items()
+    key: _message_decoder(cls) for key, cls in _SERVER_CLASSES.items()
 }
 _CLIENT_DECODERS: dict[str, Callable[[Any, Any], Any]] = {
-    key: _WIRE.message(cls) for key, cls in _CLIENT_CLASSES.items()
+    key: _message_decoder(cls) for key, cls in _CLIENT_CLASSES.items()
 }
-_USAGE_KEYS = ("usageMetadata", "usage_metadata")
-_structure_usage = _WIRE.message(t.UsageMetadata)
+_structure_usage_hook = _structure(t.UsageMetadata)
+
+
+def _structure_usage(raw: Any, _: Any = None) -> t.UsageMetadata:
+    return _structure_usage_hook(raw, t.UsageMetadata)  # type: ignore[no-any-return]
 
 
 # --- public API ----------------------------------------------------------------------------
@@ -922,17 +223,21 @@ def _json_type(obj: Any) -> str:
     return "JSON number"
 
 
-def _usage_of(obj: dict[str, Any]) -> Any:
+def _raw_usage(obj: dict[str, Any]) -> Any:
+    """The ``usageMetadata`` object beside the message key, as sent (None if none)."""
     raw = obj.get("usageMetadata")
     if raw is None:
         raw = obj.get("usage_metadata")
-        if raw is None:
-            return None
+    return raw
+
+
+def _usage_message(raw: Any) -> t.UsageMessage:
     try:
-        return _structure_usage(raw, None)
+        usage = _structure_usage(raw, None)
     except _Invalid as exc:
         exc.path.append("usageMetadata")
         raise
+    return t.UsageMessage(usage_metadata=usage)
 
 
 def _invalid_frame(exc: _Invalid, frame: Any) -> ProtocolError:
@@ -942,16 +247,23 @@ def _invalid_frame(exc: _Invalid, frame: Any) -> ProtocolError:
 
 
 def _instance_maker(cls: type) -> Callable[..., Any]:
-    """Build *cls* from checked values as the table decoder does (its defaults, then the given
-    fields, without ``__init__``)."""
-    defaults = _field_defaults(cls)
-    assert _buildable_without_init(cls), f"{cls.__name__} cannot be built without __init__"
+    """Build *cls* from checked values, as cattrs's generated code would through ``__init__``,
+    without it: its defaults, then the given fields, straight into the instance dict (the
+    ``extra`` slot of the base holds "none"). For the dict classes of the streaming path only
+    (see _types)."""
+    fields = attrs.fields(cls)
+    assert "__slots__" not in cls.__dict__, f"{cls.__name__} is slotted"
+    assert all(type(a.default) is not attrs.Factory for a in fields), cls
+    defaults = {a.name: a.default for a in fields if a.name != "extra"}
+    set_extra = getattr(cls, "extra").__set__  # noqa: B009 (the base's slot descriptor)
+    no_extra = t.NO_EXTRA
 
-    def make(**fields: Any) -> Any:
+    def make(**values: Any) -> Any:
         obj: Any = _new_object(cls)
         dct = obj.__dict__
         dct.update(defaults)
-        dct.update(fields)
+        dct.update(values)
+        set_extra(obj, no_extra)
         return obj
 
     return make
@@ -960,17 +272,25 @@ def _instance_maker(cls: type) -> Callable[..., Any]:
 _make_blob = _instance_maker(t.Blob)
 _make_part = _instance_maker(t.Part)
 _make_content = _instance_maker(t.Content)
+_make_transcription = _instance_maker(t.Transcription)
 _make_server_content = _instance_maker(t.ServerContent)
 
+#: The ``serverContent`` keys the fast path reads: its flags (JSON booleans) ...
+_FAST_FLAGS = {
+    "turnComplete": "turn_complete",
+    "generationComplete": "generation_complete",
+    "interrupted": "interrupted",
+    "waitingForInput": "waiting_for_input",
+}
+#: ... and its transcriptions (of text and ``finished`` only).
+_FAST_TRANSCRIPTIONS = {
+    "outputTranscription": "output_transcription",
+    "inputTranscription": "input_transcription",
+}
 
-def _fast_server_content(value: Any) -> t.ServerContent | None:
-    """A ``serverContent`` that is only a ``modelTurn`` (an optional role and parts that are
-    each plain text or inline data, in camelCase): nearly every message of a reply. Built
-    directly, the same objects the table decoder builds (a test holds them equal), in under
-    half its time; None for anything else, which the table decoder handles (errors too)."""
-    if type(value) is not dict or len(value) != 1:
-        return None
-    turn = value.get("modelTurn")
+
+def _fast_turn(turn: Any) -> t.Content | None:
+    """A ``modelTurn`` of plain text or inline-data parts (and an optional role), or None."""
     if type(turn) is not dict:
         return None
     parts = turn.get("parts")
@@ -997,11 +317,55 @@ def _fast_server_content(value: Any) -> t.ServerContent | None:
         try:
             raw = _b64decode_strict(data)
         except ValueError:
-            return None  # (URL-safe or unpadded base64: the table decoder takes those)
+            return None  # (URL-safe or unpadded base64: the hooks take those)
         built.append(_make_part(inline_data=_make_blob(mime_type=mime, data=raw)))
-    return _make_server_content(  # type: ignore[no-any-return]
-        model_turn=_make_content(parts=tuple(built), role=role)
-    )
+    return _make_content(parts=tuple(built), role=role)  # type: ignore[no-any-return]
+
+
+def _fast_transcription(value: Any) -> t.Transcription | None:
+    if type(value) is not dict:
+        return None
+    text = value.get("text")
+    finished = value.get("finished")
+    if len(value) != (text is not None) + (finished is not None):
+        return None
+    if (text is not None and type(text) is not str) or (
+        finished is not None and type(finished) is not bool
+    ):
+        return None
+    return _make_transcription(text=text, finished=finished)  # type: ignore[no-any-return]
+
+
+def _fast_server_content(value: Any) -> t.ServerContent | None:
+    """A ``serverContent`` of the shapes that come at streaming rate: a ``modelTurn`` of plain
+    text or inline-data parts, transcriptions of text, the turn flags; nearly every message of
+    a reply. Built directly, the same objects the cattrs hooks build (a test holds them equal),
+    in a fraction of their time (``benchmarks/bench_decode.py``); None for anything else, which
+    the hooks handle (errors too)."""
+    if type(value) is not dict or not value:
+        return None
+    fields: dict[str, Any] = {}
+    for key, item in value.items():
+        if key == "modelTurn":
+            turn = _fast_turn(item)
+            if turn is None:
+                return None
+            fields["model_turn"] = turn
+            continue
+        name = _FAST_FLAGS.get(key)
+        if name is not None:
+            if type(item) is not bool:
+                return None
+            fields[name] = item
+            continue
+        name = _FAST_TRANSCRIPTIONS.get(key)
+        if name is None:
+            return None
+        transcription = _fast_transcription(item)
+        if transcription is None:
+            return None
+        fields[name] = transcription
+    return _make_server_content(**fields)  # type: ignore[no-any-return]
 
 
 def decode(frame: bytes | str) -> t.ServerMessage:
@@ -1022,8 +386,13 @@ def decode(frame: bytes | str) -> t.ServerMessage:
         fast = _fast_server_content(obj.get("serverContent"))
         if fast is not None:
             return fast
+    return _decode_object(obj, frame)
+
+
+def _decode_object(obj: dict[str, Any], frame: bytes | str) -> t.ServerMessage:
+    """:func:`decode` of a parsed frame through the generated hooks alone (no fast path)."""
     try:
-        usage = _usage_of(obj) if len(obj) != 1 else None
+        usage = _raw_usage(obj) if len(obj) != 1 else None
         for key, value in obj.items():
             fn = _SERVER_DECODERS.get(key)
             if fn is not None and value is not None:
@@ -1033,9 +402,9 @@ def decode(frame: bytes | str) -> t.ServerMessage:
                     exc.path.append(key)
                     raise
         if usage is None:
-            usage = _usage_of(obj)
+            usage = _raw_usage(obj)
         if usage is not None:
-            return t.UsageMessage(usage_metadata=usage)
+            return _usage_message(usage)
         return t.UnknownMessage(raw=obj)
     except _Invalid as exc:
         raise _invalid_frame(exc, frame) from None
@@ -1059,7 +428,7 @@ def decode_all(frame: bytes | str) -> list[t.ServerMessage]:
     obj = _load_object(frame)
     out: list[t.ServerMessage] = []
     try:
-        usage = _usage_of(obj)
+        usage = _raw_usage(obj)
         for key, value in obj.items():
             fn = _SERVER_DECODERS.get(key)
             if fn is not None and value is not None:
@@ -1070,7 +439,7 @@ def decode_all(frame: bytes | str) -> list[t.ServerMessage]:
                     raise
         if not out:
             if usage is not None:
-                out.append(t.UsageMessage(usage_metadata=usage))
+                out.append(_usage_message(usage))
             else:
                 out.append(t.UnknownMessage(raw=obj))
         return out
@@ -1123,16 +492,17 @@ def to_wire_dict(msg: t.ClientMessage | t.ServerMessage) -> dict[str, Any]:
             key = _CLIENT_KEYS[cls]
             if cls is t.ToolResponse:
                 _check_tool_response(msg)  # type: ignore[arg-type]
-            return {key: _UNSTRUCT.handler(cls)(msg)}
+            return {key: _unstructure(cls)(msg)}
         if cls is t.UnknownMessage:
             return dict(msg.raw)  # type: ignore[union-attr]
         if isinstance(msg, t.UsageMessage):
-            return {"usageMetadata": _UNSTRUCT.handler(t.UsageMetadata)(msg.usage_metadata)}
+            return {"usageMetadata": _unstructure(t.UsageMetadata)(msg.usage_metadata)}
         if cls in _SERVER_KEY_OF:
-            out = {_SERVER_KEY_OF[cls]: _UNSTRUCT.handler(cls)(msg)}
-            usage = getattr(msg, "usage_metadata", None)
+            inner = _unstructure(cls)(msg)
+            out = {_SERVER_KEY_OF[cls]: inner}
+            usage = inner.pop("usageMetadata", None)  # goes beside the message key
             if usage is not None:
-                out["usageMetadata"] = _UNSTRUCT.handler(t.UsageMetadata)(usage)
+                out["usageMetadata"] = usage
             return out
     except _Invalid as exc:
         raise ConfigurationError(
@@ -1185,36 +555,6 @@ def _dump(obj: dict[str, Any]) -> str:
         raise ConfigurationError(f"message is not JSON-serialisable: {exc}") from None
 
 
-def _unknown_field(key: Any, owner: str, known: list[str]) -> str:
-    """The message for a config key no field takes, with the nearest field when there is one
-    (``'response_modalites'`` -> ``did you mean 'response_modalities'?``)."""
-    text = f"unknown field {key!r} for {owner}"
-    if isinstance(key, str) and known:
-        snake = _snake(key)
-        close = difflib.get_close_matches(snake, known, n=1, cutoff=0.75)
-        if close:
-            return f"{text}; did you mean {close[0]!r}?"
-    return f"{text} (known: {', '.join(known) or 'none'})"
-
-
-def structure_config(value: Any, cls: type[_T], what: str | None = None) -> _T:
-    """Build a typed config object from a user dict (snake_case or camelCase keys).
-
-    Nested values may be dicts or typed objects. Unknown keys and wrong types raise
-    :class:`~gemini_ws._errors.ConfigurationError` naming the field, e.g.
-    ``speech_config.voice_config: unknown field 'voice_nme' ...``.
-    """
-    root = what or cls.__name__
-    try:
-        if not attrs.has(cls):  # an enum's name
-            return _CONFIG.handler(cls)(value)  # type: ignore[no-any-return]
-        return _CONFIG.message(cls)(value, None)  # type: ignore[no-any-return]
-    except _Invalid as exc:
-        raise ConfigurationError(f"{exc.where(root)}: {exc.message}") from None
-    except RecursionError:
-        raise ConfigurationError(f"{root}: nested too deeply") from None
-
-
 # --- the cattrs converter ------------------------------------------------------------------
 
 #: A :class:`cattrs.Converter` with the wire rules registered: ``converter.structure(d, T)``
@@ -1224,11 +564,11 @@ converter = cattrs.Converter()
 
 
 def _cattrs_structure_factory(cls: Any) -> Callable[[Any, Any], Any]:
-    fn = _WIRE.handler(cls)
+    fn = _structure(cls)
 
     def hook(obj: Any, _: Any) -> Any:
         try:
-            return fn(obj)
+            return fn(obj, cls)
         except _Invalid as exc:
             raise ProtocolError(f"invalid {cls.__name__}: {exc.where()}: {exc.message}") from None
 
@@ -1236,7 +576,7 @@ def _cattrs_structure_factory(cls: Any) -> Callable[[Any, Any], Any]:
 
 
 def _cattrs_unstructure_factory(cls: Any) -> Callable[[Any], Any]:
-    fn = _UNSTRUCT.handler(cls)
+    fn = _unstructure(cls)
 
     def hook(obj: Any) -> Any:
         try:
@@ -1258,4 +598,4 @@ converter.register_unstructure_hook_factory(_is_model, _cattrs_unstructure_facto
 converter.register_structure_hook(bytes, _cattrs_structure_factory(bytes))
 converter.register_unstructure_hook(bytes, _cattrs_unstructure_factory(bytes))
 converter.register_structure_hook(datetime.timedelta, _cattrs_structure_factory(datetime.timedelta))
-converter.register_unstructure_hook(datetime.timedelta, _duration_to)
+converter.register_unstructure_hook(datetime.timedelta, duration_to)

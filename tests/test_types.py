@@ -487,3 +487,53 @@ def test_live_config_encodes_like_the_sdk() -> None:
             "outputAudioTranscription": {},
         }
     }
+
+
+# --- the models' shape: slots, and a codec they do not depend on ---------------------------
+
+#: The models the decoder's fast path builds per streamed chunk (dict classes on purpose).
+STREAMING_MODELS = {"ServerContent", "Content", "Part", "Blob", "Transcription"}
+
+
+def test_models_are_slotted_except_the_streaming_ones() -> None:
+    import attrs
+
+    import gemini_ws._types as t
+
+    models = [
+        obj
+        for name in t.__all__
+        if isinstance(obj := getattr(t, name), type) and attrs.has(obj)
+    ]
+    assert len(models) > 60
+    dict_classes = {m.__name__ for m in models if "__slots__" not in m.__dict__}
+    assert dict_classes == STREAMING_MODELS
+    setup = t.Setup(model="models/m")
+    assert not hasattr(setup, "__dict__")  # no instance dict anywhere up the classes
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        setup.model = "other"  # type: ignore[misc]
+    part = t.Part(text="x")
+    assert part.extra == {} and "extra" not in part.__dict__  # the base's slot holds it
+
+
+def test_the_models_do_not_import_the_wire_codec() -> None:
+    """``_types`` builds on ``_codec`` (generic cattrs hooks), ``_wire`` on both: no cycle."""
+    import ast
+    import pathlib
+
+    import gemini_ws
+
+    root = pathlib.Path(gemini_ws.__file__).parent
+
+    def imported(module: str) -> set[str]:
+        tree = ast.parse((root / f"{module}.py").read_text())
+        out = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                out.add(node.module or "")
+                out.update(alias.name for alias in node.names if node.module is None)
+        return out
+
+    assert "_wire" not in imported("_types")
+    assert imported("_codec") <= {"_errors"}
+    assert {"_types", "_codec"} <= imported("_wire")

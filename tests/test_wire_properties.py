@@ -14,7 +14,7 @@ import datetime
 import json
 from typing import Any, get_args
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from gemini_ws._errors import ProtocolError
@@ -540,22 +540,63 @@ _other_part = st.one_of(
 )
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
 @given(
     parts=st.lists(st.one_of(_fast_part, _fast_part, _other_part), max_size=4),
     role=st.sampled_from([None, "model", 7]),
-    extra=st.sampled_from([{}, {}, {"turnComplete": True}, {"interrupted": False}]),
-    usage=st.booleans(),
+    extra=st.dictionaries(
+        st.sampled_from(
+            [
+                "turnComplete",
+                "interrupted",
+                "generationComplete",
+                "waitingForInput",
+                "outputTranscription",
+                "inputTranscription",
+                "turnCompleteReason",
+            ]
+        ),
+        st.one_of(
+            st.booleans(),
+            st.just(None),
+            st.just("yes"),
+            st.builds(
+                lambda text, finished: {
+                    k: v for k, v in (("text", text), ("finished", finished)) if v != "-"
+                },
+                st.sampled_from(["-", "a few words", "", 5, None]),
+                st.sampled_from(["-", True, False, "true", None]),
+            ),
+            st.just({"text": "x", "languageCode": "en"}),
+        ),
+        max_size=3,
+    ),
+    with_turn=st.booleans(),
+    usage=st.sampled_from([False, False, False, True]),
+)
+@example(
+    parts=[],
+    role=None,
+    extra={"outputTranscription": {"finished": "true"}},
+    with_turn=False,
+    usage=False,
+)
+@example(parts=[], role=None, extra={"interrupted": "yes"}, with_turn=False, usage=False)
+@example(
+    parts=[], role=None, extra={"inputTranscription": {"text": 5}}, with_turn=False, usage=False
 )
 def test_the_chunk_fast_path_builds_what_the_table_decoder_builds(
-    parts: list[Any], role: Any, extra: dict[str, Any], usage: bool
+    parts: list[Any], role: Any, extra: dict[str, Any], with_turn: bool, usage: bool
 ) -> None:
+    """The fast path (text and audio chunks, transcriptions, turn flags) and the cattrs hooks
+    agree on every shape near the fast ones: same message, or the same error."""
     import gemini_ws._wire as wire
 
     turn: dict[str, Any] = {"parts": parts}
     if role is not None:
         turn["role"] = role
-    message: dict[str, Any] = {"serverContent": {"modelTurn": turn, **extra}}
+    content: dict[str, Any] = {"modelTurn": turn} if with_turn else {}
+    message: dict[str, Any] = {"serverContent": {**content, **extra}}
     if usage:
         message["usageMetadata"] = {"totalTokenCount": 3}
     frame = json.dumps(message, indent=2).encode()
