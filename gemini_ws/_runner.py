@@ -626,7 +626,11 @@ class SessionRunner:
             # (a replayed message is not a new request; seq is set by its first write)
             self.observer.on_write(item.message, trio.current_time())
         self.apply(session.write_started(item, generation))
-        if self._turn_started_at is None and _starts_turn_timer(item.message):
+        if (
+            self._turn_started_at is None
+            and item.audio is None  # (an audio chunk starts no turn)
+            and _starts_turn_timer(item.message)
+        ):
             # stamped before the write: the reply may arrive before send() returns
             self._turn_started_at = trio.current_time()
         try:

@@ -86,6 +86,7 @@ from ._types import (
     SessionResumptionUpdate,
     Setup,
     ToolCall,
+    audio_chunk,
 )
 from ._validate import validated
 from ._wire import encode
@@ -272,9 +273,14 @@ Action = HoldSends | ReleaseSends | StopConnection | Dial | Replay | Emit | Fail
 
 @attrs.define(eq=False)
 class Outgoing:
-    """One client message on its way: encoded once, numbered when first written."""
+    """One client message on its way: encoded once, numbered when first written.
 
-    message: ClientMessage
+    An audio chunk (``audio``: its checked PCM and sample rate) is sent from its text alone:
+    its :attr:`message` is built only when something asks for it (an observer, the list of
+    unsent messages), not on the hot path of a voice app, once every 20-40 ms per stream.
+    """
+
+    _message: ClientMessage | None = attrs.field(alias="message")
     text: str
     #: position in the whole stream (1-based), assigned when first written
     seq: int = 0
@@ -282,6 +288,18 @@ class Outgoing:
     index: int = 0
     #: the history a reseeded session starts with (never replayed, never remembered)
     seed: bool = False
+    #: for an audio chunk: its PCM and sample rate (then ``message`` may be None)
+    audio: tuple[bytes, int] | None = None
+
+    @property
+    def message(self) -> ClientMessage:
+        """The message (an audio chunk's is built on first use)."""
+        message = self._message
+        if message is None:
+            assert self.audio is not None
+            pcm, rate = self.audio
+            message = self._message = audio_chunk(pcm, rate)
+        return message
 
     @property
     def size(self) -> int:
@@ -466,7 +484,7 @@ class Session:
         link.index += 1
         item.index = link.index
         link.in_flight = item
-        if is_request(item.message):
+        if item.audio is None and is_request(item.message):  # (audio never asks for a turn)
             link.pending.append(item)
         return []
 
@@ -499,8 +517,8 @@ class Session:
             self._history_chars -= len(self.history.popleft()[2])
 
     def _remember_sent(self, item: Outgoing) -> None:
-        if item.seq <= self._remembered_seq:
-            return  # a replay: already in the history
+        if item.seq <= self._remembered_seq or item.audio is not None:
+            return  # a replay: already in the history; audio: not text history
         self._remembered_seq = item.seq
         message = item.message
         if isinstance(message, ClientContent):

@@ -47,7 +47,7 @@ from ._types import (
     Setup,
     ToolCall,
     ToolResponse,
-    audio_chunk,
+    checked_audio,
     text_turn,
     tool_response,
     video_frame,
@@ -425,9 +425,11 @@ class LiveStream:
         self._run.check_usable()
         await self._submit(message, encode(message))
 
-    async def _submit(self, message: ClientMessage, text: str) -> None:
+    async def _submit(
+        self, message: ClientMessage | None, text: str, *, audio: tuple[bytes, int] | None = None
+    ) -> None:
         try:
-            await self._run.submit(Outgoing(message, text))
+            await self._run.submit(Outgoing(message, text, audio=audio))
         except trio.ClosedResourceError:
             raise self._run.closed_error() from None
         except GeminiWSError:
@@ -506,10 +508,10 @@ class LiveStream:
 
     async def send_audio(self, pcm: bytes, sample_rate: int = 16000) -> None:
         """Send a chunk of 16-bit little-endian mono PCM audio (``realtimeInput.audio``)."""
-        message = audio_chunk(pcm, sample_rate)  # (checks the input)
-        assert message.audio is not None
+        data = checked_audio(pcm, sample_rate)
         self._run.check_usable()
-        await self._submit(message, encode_audio(message.audio.data, sample_rate))
+        text = encode_audio(data, sample_rate)
+        await self._submit(None, text, audio=(data, sample_rate))
 
     async def send_realtime(self, message: RealtimeInput) -> None:
         """Send a ``realtimeInput`` message as built by the caller."""

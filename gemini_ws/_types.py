@@ -1890,12 +1890,18 @@ def audio_chunk(pcm: bytes, sample_rate: int = 16000) -> RealtimeInput:
     The mime type is ``audio/pcm;rate=<sample_rate>``. Raises :class:`ConfigurationError` for
     data that is not bytes, has an odd length, or a sample rate that is not a positive int.
     """
+    data = checked_audio(pcm, sample_rate)
+    return RealtimeInput(audio=Blob(mime_type=f"audio/pcm;rate={sample_rate}", data=data))
+
+
+def checked_audio(pcm: Any, sample_rate: Any) -> bytes:
+    """The checks of :func:`audio_chunk`: the PCM as bytes, or ConfigurationError."""
     data = _as_bytes(pcm, "pcm")
     if len(data) % 2:
         raise ConfigurationError(f"16-bit PCM must have an even number of bytes, got {len(data)}")
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate <= 0:
         raise ConfigurationError(f"sample_rate must be a positive int, got {sample_rate!r:.40}")
-    return RealtimeInput(audio=Blob(mime_type=f"audio/pcm;rate={sample_rate}", data=data))
+    return data
 
 
 _IMAGE_TYPES = ("image/jpeg", "image/png")

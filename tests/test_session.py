@@ -469,3 +469,23 @@ TestSessionMachine.settings = settings(
     max_examples=300, stateful_step_count=40, deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+
+
+def test_an_audio_chunk_is_sent_from_its_text_and_builds_its_message_on_demand() -> None:
+    """``send_audio`` hands the session an Outgoing with the audio's text and PCM only: the
+    session numbers and records it without building the RealtimeInput (no turn, no history),
+    and the message, when asked for (unsent lists, observers), is the one audio_chunk makes."""
+    from gemini_ws._types import audio_chunk
+    from gemini_ws._wire import encode, encode_audio
+
+    pcm = bytes(range(200))
+    item = Outgoing(None, encode_audio(pcm, 24000), audio=(pcm, 24000))
+    s = make_session()
+    gen = s.generation
+    s.write_started(item, gen)
+    assert item._message is None  # the hot path never built it
+    s.write_done(item, gen)
+    assert item._message is None and item.seq == 1
+    assert not s.history  # audio is not text history
+    assert item.message == audio_chunk(pcm, 24000)
+    assert encode(item.message) == item.text
