@@ -175,18 +175,24 @@ def _message_decoder(cls: type) -> Callable[[Any, Any], Any]:
     return decode_message
 
 
-#: wire key -> fn(value, usage) building the message.
-_SERVER_DECODERS: dict[str, Callable[[Any, Any], Any]] = {
-    key: _message_decoder(cls) for key, cls in _SERVER_CLASSES.items()
-}
-_CLIENT_DECODERS: dict[str, Callable[[Any, Any], Any]] = {
-    key: _message_decoder(cls) for key, cls in _CLIENT_CLASSES.items()
-}
-_structure_usage_hook = _structure(t.UsageMetadata)
+#: message class -> fn(value, usage) building it, made on first use (generating every
+#: model's hooks at import would add tens of milliseconds to ``import gemini_ws``).
+_DECODERS: dict[type, Callable[[Any, Any], Any]] = {}
+
+
+def _decoder(key: str, classes: dict[str, type]) -> Callable[[Any, Any], Any] | None:
+    """The decoder of the message *key* names among *classes* (None: not one of them)."""
+    cls = classes.get(key)
+    if cls is None:
+        return None
+    fn = _DECODERS.get(cls)
+    if fn is None:
+        fn = _DECODERS[cls] = _message_decoder(cls)
+    return fn
 
 
 def _structure_usage(raw: Any, _: Any = None) -> t.UsageMetadata:
-    return _structure_usage_hook(raw, t.UsageMetadata)  # type: ignore[no-any-return]
+    return _structure(t.UsageMetadata)(raw, t.UsageMetadata)  # type: ignore[no-any-return]
 
 
 # --- public API ----------------------------------------------------------------------------
@@ -394,7 +400,7 @@ def _decode_object(obj: dict[str, Any], frame: bytes | str) -> t.ServerMessage:
     try:
         usage = _raw_usage(obj) if len(obj) != 1 else None
         for key, value in obj.items():
-            fn = _SERVER_DECODERS.get(key)
+            fn = _decoder(key, _SERVER_CLASSES)
             if fn is not None and value is not None:
                 try:
                     return fn(value, usage)  # type: ignore[no-any-return]
@@ -430,7 +436,7 @@ def decode_all(frame: bytes | str) -> list[t.ServerMessage]:
     try:
         usage = _raw_usage(obj)
         for key, value in obj.items():
-            fn = _SERVER_DECODERS.get(key)
+            fn = _decoder(key, _SERVER_CLASSES)
             if fn is not None and value is not None:
                 try:
                     out.append(fn(value, usage if not out else None))
@@ -458,7 +464,7 @@ def decode_client(frame: bytes | str) -> t.ClientMessage:
     every level, standard or URL-safe base64. Raises ProtocolError when the frame is not
     exactly one known client message."""
     obj = _load_object(frame)
-    keys = [k for k in obj if k in _CLIENT_DECODERS]
+    keys = [k for k in obj if k in _CLIENT_CLASSES]
     if len(keys) != 1:
         raise ProtocolError(
             "a client message must have exactly one of setup, clientContent, realtimeInput, "
@@ -470,7 +476,9 @@ def decode_client(frame: bytes | str) -> t.ClientMessage:
         value = obj[key]
         if value is None:
             value = {}
-        return _CLIENT_DECODERS[key](value, None)  # type: ignore[no-any-return]
+        decode_message = _decoder(key, _CLIENT_CLASSES)
+        assert decode_message is not None
+        return decode_message(value, None)  # type: ignore[no-any-return]
     except _Invalid as exc:
         exc.path.append(key)
         raise ProtocolError(
