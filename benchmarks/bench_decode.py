@@ -153,7 +153,7 @@ def construction_contenders() -> dict[str, Callable[[Any], Any]]:
 
     def dict_fill(text: Any) -> Any:
         return _wire._make_server_content(
-            model_turn=_wire._make_content(parts=(_wire._make_part(text=text),), role=None)
+            {"model_turn": _wire._make_content((_wire._make_text_part(text),), None)}
         )
 
     def slots_fill(text: Any) -> Any:

@@ -252,20 +252,50 @@ def _invalid_frame(exc: _Invalid, frame: Any) -> ProtocolError:
     )
 
 
-def _instance_maker(cls: type) -> Callable[..., Any]:
-    """Build *cls* from checked values, as cattrs's generated code would through ``__init__``,
-    without it: its defaults, then the given fields, straight into the instance dict (the
-    ``extra`` slot of the base holds "none"). For the dict classes of the streaming path only
-    (see _types)."""
+def _instance_maker(cls: type, *names: str) -> Callable[..., Any]:
+    """``make(value, ...)``: *cls* with the fields *names* set to the values given (in that
+    order) and the others at their defaults, built from checked values as cattrs's generated
+    code would through ``__init__``, without it: straight into the instance dict (the ``extra``
+    slot of the base holds "none"). With no *names*, ``make(fields)`` takes a dict of them.
+    For the dict classes of the streaming path only (see _types)."""
     fields = attrs.fields(cls)
     assert "__slots__" not in cls.__dict__, f"{cls.__name__} is slotted"
     assert all(type(a.default) is not attrs.Factory for a in fields), cls
+    assert set(names) <= {a.name for a in fields}, names
     defaults = {a.name: a.default for a in fields if a.name != "extra"}
     set_extra = getattr(cls, "extra").__set__  # noqa: B009 (the base's slot descriptor)
     no_extra = t.NO_EXTRA
+    new = _new_object
 
-    def make(**values: Any) -> Any:
-        obj: Any = _new_object(cls)
+    if len(names) == 1:
+        (name,) = names
+
+        def make_one(value: Any) -> Any:
+            obj: Any = new(cls)
+            dct = obj.__dict__
+            dct.update(defaults)
+            dct[name] = value
+            set_extra(obj, no_extra)
+            return obj
+
+        return make_one
+    if len(names) == 2:
+        first, second = names
+
+        def make_two(value: Any, other: Any) -> Any:
+            obj: Any = new(cls)
+            dct = obj.__dict__
+            dct.update(defaults)
+            dct[first] = value
+            dct[second] = other
+            set_extra(obj, no_extra)
+            return obj
+
+        return make_two
+    assert not names, "one or two names"
+
+    def make(values: dict[str, Any]) -> Any:
+        obj: Any = new(cls)
         dct = obj.__dict__
         dct.update(defaults)
         dct.update(values)
@@ -275,10 +305,11 @@ def _instance_maker(cls: type) -> Callable[..., Any]:
     return make
 
 
-_make_blob = _instance_maker(t.Blob)
-_make_part = _instance_maker(t.Part)
-_make_content = _instance_maker(t.Content)
-_make_transcription = _instance_maker(t.Transcription)
+_make_blob = _instance_maker(t.Blob, "mime_type", "data")
+_make_text_part = _instance_maker(t.Part, "text")
+_make_data_part = _instance_maker(t.Part, "inline_data")
+_make_content = _instance_maker(t.Content, "parts", "role")
+_make_transcription = _instance_maker(t.Transcription, "text", "finished")
 _make_server_content = _instance_maker(t.ServerContent)
 
 #: The ``serverContent`` keys the fast path reads: its flags (JSON booleans) ...
@@ -311,7 +342,7 @@ def _fast_turn(turn: Any) -> t.Content | None:
             return None
         text = part.get("text")
         if type(text) is str:
-            built.append(_make_part(text=text))
+            built.append(_make_text_part(text))
             continue
         blob = part.get("inlineData")
         if type(blob) is not dict or len(blob) != 2:
@@ -324,8 +355,8 @@ def _fast_turn(turn: Any) -> t.Content | None:
             raw = _b64decode_strict(data)
         except ValueError:
             return None  # (URL-safe or unpadded base64: the hooks take those)
-        built.append(_make_part(inline_data=_make_blob(mime_type=mime, data=raw)))
-    return _make_content(parts=tuple(built), role=role)  # type: ignore[no-any-return]
+        built.append(_make_data_part(_make_blob(mime, raw)))
+    return _make_content(tuple(built), role)  # type: ignore[no-any-return]
 
 
 def _fast_transcription(value: Any) -> t.Transcription | None:
@@ -339,7 +370,7 @@ def _fast_transcription(value: Any) -> t.Transcription | None:
         finished is not None and type(finished) is not bool
     ):
         return None
-    return _make_transcription(text=text, finished=finished)  # type: ignore[no-any-return]
+    return _make_transcription(text, finished)  # type: ignore[no-any-return]
 
 
 def _fast_server_content(value: Any) -> t.ServerContent | None:
@@ -371,7 +402,7 @@ def _fast_server_content(value: Any) -> t.ServerContent | None:
         if transcription is None:
             return None
         fields[name] = transcription
-    return _make_server_content(**fields)  # type: ignore[no-any-return]
+    return _make_server_content(fields)  # type: ignore[no-any-return]
 
 
 def decode(frame: bytes | str) -> t.ServerMessage:
