@@ -15,8 +15,8 @@ Conventions:
 - Five models are dict classes on purpose: :class:`ServerContent`, :class:`Content`,
   :class:`Part`, :class:`Blob` and :class:`Transcription`, the ones the decoder's fast path
   builds for every streamed chunk. A frozen slotted class sets each field through
-  ``object.__setattr__`` (1.5x the cost of filling a dict class's instance dict: see
-  the construction table of ``benchmarks/bench_decode.py``), and a chunk builds up to 40
+  ``object.__setattr__`` (1.5 to 2 times the cost of filling a dict class's instance dict:
+  see the construction table of ``benchmarks/bench_decode.py``), and a chunk builds up to 40
   fields; the fast path fills their instance dict with checked values instead of calling
   ``__init__``.
 - Enums are :class:`enum.StrEnum` subclasses that *tolerate values they do not know*: looking
