@@ -598,12 +598,16 @@ def test_the_chunk_fast_path_builds_what_the_table_decoder_builds(
     content: dict[str, Any] = {"modelTurn": turn} if with_turn else {}
     message: dict[str, Any] = {"serverContent": {**content, **extra}}
     if usage:
-        message["usageMetadata"] = {"totalTokenCount": 3}
+        message["usageMetadata"] = (
+            {"totalTokenCount": 3, "promptTokensDetails": [{"modality": "AUDIO", "tokenCount": 2}]}
+            if len(parts) % 2
+            else {"totalTokenCount": "many"}  # invalid: the same error either way
+        )
     frame = json.dumps(message, indent=2).encode()
 
     def table(frame: bytes) -> Any:
         saved = wire._fast_server_content
-        wire._fast_server_content = lambda value: None
+        wire._fast_server_content = lambda value, usage=None: None
         try:
             return wire.decode(frame)
         except ProtocolError as exc:
