@@ -793,7 +793,7 @@ class Model:
                 "settings, not both"
             )
         setup_config = config if config is not None else request_config
-        realtime = traits_of(self.name).text_input == "realtime_input"
+        realtime = traits_of(self.name).text_as_realtime_input
         last_text = _last_user_text(message) if realtime else None
         if last_text is not None and len(message.turns) > 1:
             # Gemini 3.x: earlier turns go as initial history (historyConfig), the question as

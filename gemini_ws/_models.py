@@ -40,6 +40,12 @@ class ModelTraits:
     #: ``thinkingConfig`` altogether.
     thinking_levels: frozenset[str] | None = None
 
+    @property
+    def text_as_realtime_input(self) -> bool:
+        """Whether user text goes as ``realtimeInput.text`` (the 3.x models), not as a
+        ``clientContent`` turn."""
+        return self.text_input == "realtime_input"
+
 
 #: Traits of a model the table does not name.
 DEFAULT_TRAITS = ModelTraits()

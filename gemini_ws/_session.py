@@ -788,7 +788,7 @@ class Session:
             base.session_resumption.transparent if base.session_resumption is not None else None
         )
         history = base.history_config
-        if traits_of(base.model).text_input == "realtime_input":
+        if traits_of(base.model).text_as_realtime_input:
             # 3.x models take clientContent only as initial history, announced in the setup
             history = HistoryConfig(initial_history_in_client_content=True)
         return attrs.evolve(

@@ -415,7 +415,7 @@ class LiveStream:
         if (
             isinstance(message, ClientContent)
             and any(turn.role is None for turn in message.turns)
-            and traits_of(self.model).text_input == "realtime_input"
+            and traits_of(self.model).text_as_realtime_input
         ):
             raise ConfigurationError(
                 f"{self.model.rpartition('/')[2]} closes the session (1007) on a "
@@ -454,7 +454,7 @@ class LiveStream:
             ConfigurationError: *text* is not a str, or ``turn_complete=False`` on a model that
                 takes text as realtime input.
         """
-        if traits_of(self.model).text_input == "realtime_input":
+        if traits_of(self.model).text_as_realtime_input:
             if not turn_complete:
                 raise ConfigurationError(
                     f"{self.model.rpartition('/')[2]} takes text as realtimeInput.text, each "

@@ -883,7 +883,7 @@ async def test_official_sdk_with_a_revoked_token_gets_401() -> None:
 # python -m gemini_ws.testing
 
 
-async def test_standalone_cli_prints_the_vertex_endpoint() -> None:
+async def test_standalone_cli_prints_the_vertex_endpoint_and_the_rest_url() -> None:
     command = [
         sys.executable, "-m", "gemini_ws.testing", "--port", "0",
         "--bearer-token", "cli-token-1", "--bearer-token", "cli-token-2",
@@ -914,6 +914,14 @@ async def test_standalone_cli_prints_the_vertex_endpoint() -> None:
                 assert turn_text(await read_turn(ws)) == "You said: cli"
             status, _, _ = await raw_upgrade(stand_in, vertex_path(), bearer(TOKEN))
             assert status == 401  # the default token is not accepted once tokens are given
+            # the REST listener it prints mints ephemeral tokens
+            from gemini_ws import Client
+
+            async with Client(
+                api_key=fields["api_key"], base_url=url, rest_base_url=fields["rest_url"]
+            ) as client:
+                token = await client.auth_tokens.create(uses=1)
+            assert token.name.startswith("auth_tokens/")
             process.send_signal(signal.SIGINT)
             assert await process.wait() == 0
     finally:

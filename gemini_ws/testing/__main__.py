@@ -75,6 +75,7 @@ async def _serve(args: argparse.Namespace) -> None:
                 await ca_file.write_bytes(server.ca_pem)
                 print(f"ca_file: {ca_file}")
             print(f"vertex_endpoint: {server.vertex_endpoint()}")
+            print(f"rest_url: {server.rest_url}")  # Client(rest_base_url=...): auth tokens
             for token in sorted(server.bearer_tokens):
                 print(f"bearer_token: {token}")
             print("ready", flush=True)
