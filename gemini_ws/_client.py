@@ -22,6 +22,7 @@ import trio
 
 from . import _connection
 from ._auth import ApiKeyAuth, Auth, BearerAuth, default_credentials
+from ._codec import snake
 from ._connection import ConnectionOptions, LiveConnection
 from ._errors import (
     ConfigurationError,
@@ -45,7 +46,7 @@ from ._types import (
     Setup,
 )
 from ._validate import check_int, check_number
-from ._wire import _snake, structure_config
+from ._wire import structure_config
 
 __all__ = ["DEFAULT_BASE_URL", "Client"]
 
@@ -685,7 +686,7 @@ def _request_config(request: Mapping[str, Any]) -> LiveConfig | None:
                 f"generationConfig must be a dict, got {type(generation).__name__}"
             )
         for key, value in generation.items():
-            name = _snake(str(key))
+            name = snake(str(key))
             if name not in _LIVE_GENERATION_FIELDS:
                 raise ConfigurationError(
                     f"generationConfig.{key} has no place in a Live session's setup (it takes "

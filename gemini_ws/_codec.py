@@ -69,7 +69,6 @@ __all__ = [
     "camel",
     "snake",
     "structure_config",
-    "unstructure",
 ]
 
 _T = TypeVar("_T")
@@ -507,12 +506,11 @@ def _identity(v: Any) -> Any:
 class _Field:
     """What the guard of one class needs to know about one of its fields."""
 
-    __slots__ = ("default", "key", "name", "nodefault_optional", "null")
+    __slots__ = ("key", "name", "nodefault_optional", "null")
 
     def __init__(self, a: attrs.Attribute[Any], tp: Any) -> None:
         self.name = a.name
         self.key = camel(a.name)
-        self.default = a.default
         self.nodefault_optional = a.default is attrs.NOTHING and _is_optional(tp)
         self.null = a.metadata.get(NULL, attrs.NOTHING)
 
@@ -580,6 +578,11 @@ class _Codec:
         conv.register_structure_hook_factory(_is_optional, self._structure_optional)
         conv.register_structure_hook_factory(_is_sequence, self._structure_sequence)
         conv.register_structure_hook_factory(attrs.has, self._structure_attrs)
+        if not config:  # a user's dicts are only read
+            self._register_writing()
+
+    def _register_writing(self) -> None:
+        conv = self.converter
         writing: list[tuple[type, Callable[[Any], Any]]] = [
             (str, _str_to),
             (bool, _bool_to),
@@ -842,11 +845,6 @@ class _Codec:
 WIRE: Final = _Codec(config=False)
 #: Reads a user's dicts.
 CONFIG: Final = _Codec(config=True)
-
-
-def unstructure(obj: Any) -> Any:
-    """The wire form of a model (a JSON-ready dict); raises :class:`Invalid`."""
-    return WIRE.converter.unstructure(obj)
 
 
 def structure_config(value: Any, cls: type[_T], what: str | None = None) -> _T:

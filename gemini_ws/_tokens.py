@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from ._codec import camel
 from ._errors import ConfigurationError, ConnectError, GeminiWSError
 from ._types import LiveConfig
 from ._validate import validated
-from ._wire import _camel, encode, structure_config
+from ._wire import encode, structure_config
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -243,8 +244,10 @@ def _lock_names(names: Sequence[str]) -> list[str]:
         )
     out = []
     for name in names:
-        camel = _camel(name)
-        out.append(f"generationConfig.{camel}" if camel in _GENERATION_FIELDS else camel)
+        wire_name = camel(name)
+        out.append(
+            f"generationConfig.{wire_name}" if wire_name in _GENERATION_FIELDS else wire_name
+        )
     return out
 
 

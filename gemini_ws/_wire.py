@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import re
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -56,7 +55,6 @@ from ._codec import (
     b64decode,
     b64decode_strict,
     b64encode,
-    camel,
     describe,
     duration_to,
     snake,
@@ -86,13 +84,6 @@ __all__ = [
 #: Whether orjson is used for JSON (else the standard library).
 USING_ORJSON: Final = _orjson is not None
 
-# the names the rest of the package uses
-_camel = camel
-_snake = snake
-_Invalid = Invalid
-_describe = describe
-_b64encode = b64encode
-_b64decode_strict = b64decode_strict
 _new_object = object.__new__
 
 
@@ -153,7 +144,7 @@ def _with_snake(keys: dict[type, str]) -> dict[str, type]:
     out: dict[str, type] = {}
     for cls, key in keys.items():
         out[key] = cls
-        out[re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), key)] = cls
+        out[snake(key)] = cls
     return out
 
 
@@ -168,7 +159,7 @@ def _message_decoder(cls: type) -> Callable[[Any, Any], Any]:
     def decode_message(value: Any, usage: Any) -> Any:
         if usage is not None:
             if type(value) is not dict:
-                raise _Invalid(f"expected an object, got {_describe(value)}")
+                raise Invalid(f"expected an object, got {describe(value)}")
             value = {**value, "usageMetadata": usage}
         return structure(value, cls)
 
@@ -240,13 +231,13 @@ def _raw_usage(obj: dict[str, Any]) -> Any:
 def _usage_message(raw: Any) -> t.UsageMessage:
     try:
         usage = _structure_usage(raw, None)
-    except _Invalid as exc:
+    except Invalid as exc:
         exc.path.append("usageMetadata")
         raise
     return t.UsageMessage(usage_metadata=usage)
 
 
-def _invalid_frame(exc: _Invalid, frame: Any) -> ProtocolError:
+def _invalid_frame(exc: Invalid, frame: Any) -> ProtocolError:
     return ProtocolError(
         f"invalid server message: {exc.where()}: {exc.message}", _safe_frame(frame)
     )
@@ -352,7 +343,7 @@ def _fast_turn(turn: Any) -> t.Content | None:
         if type(mime) is not str or type(data) is not str:
             return None
         try:
-            raw = _b64decode_strict(data)
+            raw = b64decode_strict(data)
         except ValueError:
             return None  # (URL-safe or unpadded base64: the hooks take those)
         built.append(_make_data_part(_make_blob(mime, raw)))
@@ -406,7 +397,7 @@ def _fast_server_content(value: Any, usage: Any = None) -> t.ServerContent | Non
     if usage is not None:
         try:
             fields["usage_metadata"] = _structure_usage(usage)
-        except _Invalid:
+        except Invalid:
             return None
     return _make_server_content(fields)  # type: ignore[no-any-return]
 
@@ -447,7 +438,7 @@ def _decode_object(obj: dict[str, Any], frame: bytes | str) -> t.ServerMessage:
             if fn is not None and value is not None:
                 try:
                     return fn(value, usage)  # type: ignore[no-any-return]
-                except _Invalid as exc:
+                except Invalid as exc:
                     exc.path.append(key)
                     raise
         if usage is None:
@@ -455,7 +446,7 @@ def _decode_object(obj: dict[str, Any], frame: bytes | str) -> t.ServerMessage:
         if usage is not None:
             return _usage_message(usage)
         return t.UnknownMessage(raw=obj)
-    except _Invalid as exc:
+    except Invalid as exc:
         raise _invalid_frame(exc, frame) from None
     except RecursionError:
         raise ProtocolError("server message nested too deeply", _safe_frame(frame)) from None
@@ -483,7 +474,7 @@ def decode_all(frame: bytes | str) -> list[t.ServerMessage]:
             if fn is not None and value is not None:
                 try:
                     out.append(fn(value, usage if not out else None))
-                except _Invalid as exc:
+                except Invalid as exc:
                     exc.path.append(key)
                     raise
         if not out:
@@ -492,7 +483,7 @@ def decode_all(frame: bytes | str) -> list[t.ServerMessage]:
             else:
                 out.append(t.UnknownMessage(raw=obj))
         return out
-    except _Invalid as exc:
+    except Invalid as exc:
         raise _invalid_frame(exc, frame) from None
     except RecursionError:
         raise ProtocolError("server message nested too deeply", _safe_frame(frame)) from None
@@ -522,7 +513,7 @@ def decode_client(frame: bytes | str) -> t.ClientMessage:
         decode_message = _decoder(key, _CLIENT_CLASSES)
         assert decode_message is not None
         return decode_message(value, None)  # type: ignore[no-any-return]
-    except _Invalid as exc:
+    except Invalid as exc:
         exc.path.append(key)
         raise ProtocolError(
             f"invalid client message: {exc.where()}: {exc.message}", _safe_frame(frame)
@@ -555,11 +546,11 @@ def to_wire_dict(msg: t.ClientMessage | t.ServerMessage) -> dict[str, Any]:
             if usage is not None:
                 out["usageMetadata"] = usage
             return out
-    except _Invalid as exc:
+    except Invalid as exc:
         raise ConfigurationError(
             f"cannot encode {cls.__name__}: {exc.where(cls.__name__)}: {exc.message}"
         ) from None
-    raise ConfigurationError(f"not a Live API message: {_describe(msg)}")
+    raise ConfigurationError(f"not a Live API message: {describe(msg)}")
 
 
 def _check_tool_response(msg: t.ToolResponse) -> None:
@@ -578,7 +569,7 @@ def encode(msg: t.ClientMessage) -> str:
     (wrong type, a tool response without id, non-JSON data inside a free-form dict).
     """
     if type(msg) not in _CLIENT_KEYS:
-        raise ConfigurationError(f"not a client message: {_describe(msg)}")
+        raise ConfigurationError(f"not a client message: {describe(msg)}")
     return _dump(to_wire_dict(msg))
 
 
@@ -586,7 +577,7 @@ def encode_audio(pcm: bytes | bytearray | memoryview, sample_rate: int) -> str:
     """``encode(audio_chunk(pcm, sample_rate))`` for checked input, from a template: the same
     text (a test holds them equal), without the walk over the message (the hot path of a voice
     app, once every 20-40 ms per stream)."""
-    return _AUDIO_TEMPLATE % (sample_rate, _b64encode(pcm))
+    return _AUDIO_TEMPLATE % (sample_rate, b64encode(pcm))
 
 
 _AUDIO_TEMPLATE = '{"realtimeInput":{"audio":{"mimeType":"audio/pcm;rate=%d","data":"%s"}}}'
@@ -595,7 +586,7 @@ _AUDIO_TEMPLATE = '{"realtimeInput":{"audio":{"mimeType":"audio/pcm;rate=%d","da
 def encode_server(msg: t.ServerMessage) -> str:
     """Encode a server message as the server would (camelCase JSON); for fake servers."""
     if type(msg) in _CLIENT_KEYS:
-        raise ConfigurationError(f"not a server message: {_describe(msg)}")
+        raise ConfigurationError(f"not a server message: {describe(msg)}")
     return _dump(to_wire_dict(msg))
 
 
@@ -620,7 +611,7 @@ def _cattrs_structure_factory(cls: Any) -> Callable[[Any, Any], Any]:
     def hook(obj: Any, _: Any) -> Any:
         try:
             return fn(obj, cls)
-        except _Invalid as exc:
+        except Invalid as exc:
             raise ProtocolError(f"invalid {cls.__name__}: {exc.where()}: {exc.message}") from None
 
     return hook
@@ -632,7 +623,7 @@ def _cattrs_unstructure_factory(cls: Any) -> Callable[[Any], Any]:
     def hook(obj: Any) -> Any:
         try:
             return fn(obj)
-        except _Invalid as exc:
+        except Invalid as exc:
             raise ConfigurationError(
                 f"cannot encode {cls.__name__}: {exc.where()}: {exc.message}"
             ) from None
