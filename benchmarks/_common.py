@@ -90,6 +90,26 @@ class WorkerFailed(Exception):
     last line of it."""
 
 
+def micro_arguments(name: str, description: str,
+                    argv: list[str] | None) -> tuple[argparse.Namespace, int]:
+    """The options of an in-process micro-benchmark (bench_decode, bench_tracing): ``--quick``,
+    ``--rounds`` and ``--output`` (default ``results/NAME.json``, ``NAME-quick.json`` with
+    ``--quick``). Returns the parsed options and the number of rounds (5 quick, else 21)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="few short rounds (smoke run)")
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help=f"default: benchmarks/results/{name}.json ({name}-quick.json with --quick)",
+    )
+    args = parser.parse_args(argv)
+    if args.output is None:
+        args.output = HERE / "results" / (f"{name}-quick.json" if args.quick else f"{name}.json")
+    return args, args.rounds or (5 if args.quick else 21)
+
+
 def add_worker_arguments(parser: argparse.ArgumentParser, names: list[str] | None) -> None:
     """The options :func:`run_worker` passes to a worker process."""
     parser.add_argument("--worker", choices=names)

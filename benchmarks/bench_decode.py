@@ -32,7 +32,6 @@ a ratio of at most 2.0. This is a measurement, not a test: nothing is asserted.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -40,8 +39,9 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
+
+from _common import micro_arguments
 
 from gemini_ws import _wire
 from gemini_ws._types import ServerContent
@@ -190,20 +190,7 @@ def measure(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="few short rounds (smoke run)")
-    parser.add_argument("--rounds", type=int, default=None)
-    parser.add_argument(
-        "--output",
-        type=Path,
-        default=None,
-        help="default: benchmarks/results/decode.json (decode-quick.json with --quick)",
-    )
-    args = parser.parse_args(argv)
-    if args.output is None:
-        name = "decode-quick.json" if args.quick else "decode.json"
-        args.output = Path(__file__).resolve().parent / "results" / name
-    rounds = args.rounds or (5 if args.quick else 21)
+    args, rounds = micro_arguments("decode", __doc__.splitlines()[0], argv)
     batch = 2_000 if args.quick else 20_000
 
     frames = {

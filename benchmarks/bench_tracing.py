@@ -26,17 +26,16 @@ Without opentelemetry-sdk the ``tracing on`` row is skipped. This is a measureme
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import statistics
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import trio
+from _common import micro_arguments
 
 from gemini_ws import _wire, telemetry
 from gemini_ws._metrics import MetricsSink, StreamObserver
@@ -137,20 +136,7 @@ def install_tracing() -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="few short rounds (smoke run)")
-    parser.add_argument("--rounds", type=int, default=None)
-    parser.add_argument(
-        "--output",
-        type=Path,
-        default=None,
-        help="default: benchmarks/results/tracing.json (tracing-quick.json with --quick)",
-    )
-    args = parser.parse_args(argv)
-    if args.output is None:
-        name = "tracing-quick.json" if args.quick else "tracing.json"
-        args.output = Path(__file__).resolve().parent / "results" / name
-    rounds = args.rounds or (5 if args.quick else 21)
+    args, rounds = micro_arguments("tracing", __doc__.splitlines()[0], argv)
     frames_per_round = 4_000 if args.quick else 40_000
 
     kinds = ["off", "tracing on", "metrics on"]
