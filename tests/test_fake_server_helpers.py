@@ -212,3 +212,16 @@ async def raw_upgrade(
         name, _, value = line.partition(":")
         parsed[name.strip().lower()] = value.strip()
     return status, parsed, body
+
+
+async def read_cli_fields(process: trio.Process) -> tuple[list[str], dict[str, str]]:
+    """What ``python -m gemini_ws.testing`` printed up to its ``ready`` line: the lines, and
+    the ``name: value`` ones as a dict (the last one of a repeated name)."""
+    assert process.stdout is not None
+    output = b""
+    while b"ready\n" not in output:
+        chunk = await process.stdout.receive_some()
+        assert chunk, output
+        output += chunk
+    lines = output.decode().splitlines()
+    return lines, dict(line.split(": ", 1) for line in lines if ": " in line)

@@ -27,6 +27,7 @@ from tests.test_fake_server_helpers import (
     TIMEOUT,
     connect,
     expect_close,
+    read_cli_fields,
     read_turn,
     recv,
     say,
@@ -410,14 +411,7 @@ async def test_standalone_cli(tls: bool) -> None:
     assert process.stdout is not None
     try:
         with trio.fail_after(15):
-            output = b""
-            while b"ready\n" not in output:
-                chunk = await process.stdout.receive_some()
-                assert chunk, output
-                output += chunk
-            lines = dict(
-                line.split(": ", 1) for line in output.decode().splitlines() if ": " in line
-            )
+            _, lines = await read_cli_fields(process)
             assert lines["api_key"] == "cli-key"
             url = lines["url"]
             assert url.startswith("wss://" if tls else "ws://")

@@ -37,6 +37,7 @@ from tests.test_fake_server_helpers import (
     connect,
     expect_close,
     raw_upgrade,
+    read_cli_fields,
     read_turn,
     recv,
     say,
@@ -892,15 +893,9 @@ async def test_standalone_cli_prints_the_vertex_endpoint_and_the_rest_url() -> N
     assert process.stdout is not None
     try:
         with trio.fail_after(15):
-            output = b""
-            while b"ready\n" not in output:
-                chunk = await process.stdout.receive_some()
-                assert chunk, output
-                output += chunk
-            lines = output.decode().splitlines()
+            lines, fields = await read_cli_fields(process)
             tokens = [line.split(": ", 1)[1] for line in lines if line.startswith("bearer_token")]
             assert tokens == ["cli-token-1", "cli-token-2"]
-            fields = dict(line.split(": ", 1) for line in lines if ": " in line)
             url = fields["url"]
             assert fields["vertex_endpoint"] == url + vertex_path("v1beta1")
             stand_in = FakeLiveServer()
