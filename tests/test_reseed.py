@@ -15,12 +15,12 @@ from gemini_ws import (
     ConnectionLostError,
     LiveConfig,
     ReconnectPolicy,
-    ServerContent,
     SessionResumed,
 )
 from gemini_ws.testing import FakeModel, open_fake_server
 
 from .conftest import TEST_KEY
+from .test_resumption import next_reply
 
 CONFIG = LiveConfig(response_modalities=["TEXT"], session_resumption={})
 FAST = dict(initial_backoff=0.01, max_backoff=0.05, max_attempts=3)
@@ -40,18 +40,6 @@ def remembering(turn: Any) -> Any:
 
 def live(server: Any) -> Any:
     return [c for c in server.connections if c.setup is not None][-1]
-
-
-async def reply(s: Any, events: list[SessionResumed]) -> str:
-    text = ""
-    async for msg in s:
-        if isinstance(msg, SessionResumed):
-            events.append(msg)
-        elif isinstance(msg, ServerContent):
-            text += msg.text
-            if msg.turn_complete:
-                return text
-    raise AssertionError("the stream ended")
 
 
 _last_handle: dict[int, str] = {}
@@ -75,15 +63,15 @@ async def test_a_refused_resume_reseeds_and_the_model_remembers(model: str) -> N
             with trio.fail_after(15):
                 async with client.stream(model, config=CONFIG, reconnect=policy) as s:
                     await s.send_text("My name is Ada.")
-                    first = await reply(s, events)
+                    first = await next_reply(s, events)
                     await until_handle(s)
                     await s.send_text("I live in Oslo.")
-                    await reply(s, events)
+                    await next_reply(s, events)
                     await until_handle(s)
                     server.expire_handles()  # the handle is refused: 1007
                     live(server).abort()
                     await s.send_text("What do you remember?")
-                    last = await reply(s, events)
+                    last = await next_reply(s, events)
         new = live(server)
     assert first == "I remember: My name is Ada."
     (event,) = events
@@ -114,14 +102,14 @@ async def test_a_request_the_handle_did_not_cover_is_replayed_not_seeded() -> No
                     "gemini-3.1-flash-live-preview", config=CONFIG, reconnect=policy
                 ) as s:
                     await s.send_text("one")
-                    await reply(s, events)
+                    await next_reply(s, events)
                     await until_handle(s)
                     await s.send_text("two")  # the model is still thinking when the line drops
                     old = live(server)
                     await old.wait_received(3)
                     server.expire_handles()
                     old.abort()
-                    answer = await reply(s, events)
+                    answer = await next_reply(s, events)
         new = live(server)
     (event,) = events
     assert not event.state_restored and event.replayed == 1 and event.interrupted_turn
@@ -141,7 +129,7 @@ async def test_without_reseed_a_refused_resume_ends_the_session() -> None:
                     reconnect=ReconnectPolicy(**FAST),  # type: ignore[arg-type]
                 ) as s:
                     await s.send_text("hi")
-                    await reply(s, [])
+                    await next_reply(s, [])
                     await until_handle(s)
                     server.expire_handles()
                     live(server).abort()
@@ -160,12 +148,12 @@ async def test_the_history_kept_is_bounded() -> None:
                 ) as s:
                     for i in range(5):
                         await s.send_text(f"message number {i}")
-                        await reply(s, events)
+                        await next_reply(s, events)
                         await until_handle(s)
                     server.expire_handles()
                     live(server).abort()
                     await s.send_text("after")
-                    await reply(s, events)
+                    await next_reply(s, events)
         new = live(server)
     seed = new.received[1]["clientContent"]["turns"]
     texts = [t["parts"][0]["text"] for t in seed]

@@ -43,6 +43,14 @@ async def wait_for_handle(s: Any) -> None:
         await s.receive()
 
 
+async def until_consumed_index(s: Any, index: int) -> None:
+    """Read on until a sessionResumptionUpdate reports *index* as the last consumed."""
+    while True:
+        msg = await s.receive()
+        if getattr(msg, "last_consumed_client_message_index", None) == index:
+            return
+
+
 async def next_reply(s: Any, events: list[SessionResumed]) -> str:
     """The text of the next model turn; SessionResumed events seen on the way are kept."""
     text = ""
@@ -286,10 +294,7 @@ async def test_transparent_resumption_replays_only_what_the_server_did_not_consu
                     await first.send({"sessionResumptionUpdate": {
                         "newHandle": s.resume_handle, "resumable": True,
                         "lastConsumedClientMessageIndex": "2"}})
-                    while True:
-                        msg = await s.receive()
-                        if getattr(msg, "last_consumed_client_message_index", None) == 2:
-                            break
+                    await until_consumed_index(s, 2)
                     await s.send_text("second")
                     await next_reply(s, events)
     (event,) = events

@@ -10,6 +10,8 @@ import pytest
 
 from gemini_ws import Client, ConfigurationError
 
+from .test_resumption import next_reply, until_consumed_index
+
 PATH = "/ws/google.cloud.aiplatform.{v}.LlmBidiService/BidiGenerateContent"
 
 
@@ -256,7 +258,7 @@ async def test_text_audio_and_tool_turns_on_vertex_with_a_fresh_token_per_connec
 async def test_a_go_away_handover_and_a_drop_redial_each_get_a_fresh_token() -> None:
     import trio
 
-    from gemini_ws import LiveConfig, ServerContent, SessionResumed
+    from gemini_ws import LiveConfig, SessionResumed
     from gemini_ws.testing import open_fake_server
 
     events: list[SessionResumed] = []
@@ -272,14 +274,7 @@ async def test_a_go_away_handover_and_a_drop_redial_each_get_a_fresh_token() -> 
                     async def turn(text: str) -> str:
                         before = s.resume_handle
                         await s.send_text(text)
-                        out = ""
-                        async for m in s:
-                            if isinstance(m, SessionResumed):
-                                events.append(m)
-                            elif isinstance(m, ServerContent):
-                                out += m.text
-                                if m.turn_complete:
-                                    break
+                        out = await next_reply(s, events)
                         while s.resume_handle in (None, before):  # the handle after it
                             m = await s.receive()
                             if isinstance(m, SessionResumed):
@@ -346,7 +341,7 @@ async def test_tokens_never_reach_a_log_record(caplog: pytest.LogCaptureFixture)
 async def test_transparent_resumption_on_vertex_replays_only_what_was_not_consumed() -> None:
     import trio
 
-    from gemini_ws import LiveConfig, ReconnectPolicy, ServerContent, SessionResumed
+    from gemini_ws import LiveConfig, ReconnectPolicy, SessionResumed
     from gemini_ws.testing import Fault, open_fake_server
 
     config = LiveConfig(response_modalities=["TEXT"], session_resumption={"transparent": True})
@@ -361,20 +356,8 @@ async def test_transparent_resumption_on_vertex_replays_only_what_was_not_consum
                 async with client.stream(
                     "gemini-live-2.5-flash", config=config, reconnect=policy
                 ) as s:
-
-                    async def reply() -> str:
-                        out = ""
-                        async for m in s:
-                            if isinstance(m, SessionResumed):
-                                events.append(m)
-                            elif isinstance(m, ServerContent):
-                                out += m.text
-                                if m.turn_complete:
-                                    return out
-                        raise AssertionError("the stream ended")
-
                     await s.send_text("first")
-                    assert await reply() == "You said: first"
+                    assert await next_reply(s, events) == "You said: first"
                     while s.resume_handle is None:
                         await s.receive()
                     first = vertex_conns(server)[-1]
@@ -384,12 +367,9 @@ async def test_transparent_resumption_on_vertex_replays_only_what_was_not_consum
                     await first.send({"sessionResumptionUpdate": {
                         "newHandle": s.resume_handle, "resumable": True,
                         "lastConsumedClientMessageIndex": "2"}})
-                    while True:
-                        msg = await s.receive()
-                        if getattr(msg, "last_consumed_client_message_index", None) == 2:
-                            break
+                    await until_consumed_index(s, 2)
                     await s.send_text("second")
-                    await reply()
+                    await next_reply(s, events)
         second = vertex_conns(server)[-1]
     (event,) = events
     assert second.backend == "vertex" and second.setup["sessionResumption"]["transparent"]
