@@ -465,6 +465,19 @@ async def test_send_blocks_when_paused_and_send_buffer_full(fake_server: Any) ->
 # --- cancel ----------------------------------------------------------------------------------
 
 
+async def test_an_unsent_audio_chunk_comes_back_as_its_message(client: Client) -> None:
+    """send_audio hands the session only the chunk's text and PCM; what cancel() reports as
+    unsent is still the RealtimeInput audio_chunk() makes, byte for byte."""
+    pcm = bytes(range(256)) * 4
+    with trio.fail_after(10):
+        async with client.stream(MODEL, config=TEXT) as s:
+            await s.pause("send")
+            await s.send_audio(pcm, 24000)
+            unsent = await s.cancel()
+    assert list(unsent) == [gemini_ws.audio_chunk(pcm, 24000)]
+    assert unsent[0].audio is not None and unsent[0].audio.data == pcm
+
+
 async def test_cancel_mid_turn_reports_unsent_and_closes(client: Client, fake_server: Any) -> None:
     with trio.fail_after(10):
         async with client.stream(MODEL, config=TEXT) as s:
