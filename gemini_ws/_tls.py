@@ -60,6 +60,8 @@ class TLSStream(trio.abc.Stream):
         #: woken when a write to the socket ends (nobody waits, but on a rare reader flush)
         self._written = trio.lowlevel.ParkingLot()
         self._closed = False
+        #: decrypted bytes a cancelled receive_some could not return (the next one does)
+        self._carried: bytes | None = None
 
     def fileno(self) -> int:
         """The socket's file descriptor (-1 once closed)."""
@@ -92,12 +94,18 @@ class TLSStream(trio.abc.Stream):
         limit = _MAX_CHUNK if max_bytes is None else max(1, max_bytes)
         waited = False
         while True:
-            data = self._decrypt(limit)
+            data = self._carried or self._decrypt(limit)
+            self._carried = None
             if data is None and self._eof:
                 data = b""
             if data is not None:
                 if not waited:
-                    await trio.lowlevel.checkpoint()
+                    try:
+                        await trio.lowlevel.checkpoint()
+                    except BaseException:
+                        # cancelled: what was decrypted is returned by the next call
+                        self._carried = data or None
+                        raise
                 return data
             filled, blocked = await self._fill()
             waited = waited or blocked

@@ -359,6 +359,9 @@ class WebSocket:
         a writer holds the lock: its write loop sends it right after its own data."""
         if self._broken:
             return
+        # a cancel of the reading task is seen before the reply is taken from the protocol:
+        # it then stays queued, and the next write carries it
+        await trio.lowlevel.checkpoint_if_cancelled()
         try:
             self._send_lock.acquire_nowait()
         except trio.WouldBlock:

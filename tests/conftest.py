@@ -22,6 +22,7 @@ PER_TRANSPORT = {
     "test_fault_matrix",
     "test_handover_integrity",
     "test_key_hygiene",
+    "test_receive_under_load",
     "test_resumption",
     "test_stream",
     "test_transport",

@@ -27,6 +27,7 @@ from gemini_ws import (
     GoAway,
     LiveConfig,
     ReconnectPolicy,
+    RealtimeInput,
     ServerContent,
     SessionResumed,
     StreamClosedError,
@@ -449,6 +450,8 @@ async def test_reconfigure_returns_promptly(latency: float, moment: str) -> None
 
 
 def text_of(message: Any) -> str:
+    if isinstance(message, RealtimeInput):
+        return str(message.text)
     return " ".join(part.text for turn in message.turns for part in turn.parts)
 
 

@@ -89,6 +89,32 @@ async def test_one_read_returns_every_record_of_a_burst(certs) -> None:  # type:
     assert len(first) > 100 * 4
 
 
+async def test_a_cancelled_receive_loses_no_decrypted_bytes(certs) -> None:  # type: ignore[no-untyped-def]
+    ready = trio.Event()
+
+    async def burst(tls: trio.SSLStream[trio.SocketStream]) -> None:
+        for i in range(50):
+            await tls.send_all(b"%02d;" % i)
+        ready.set()
+        await tls.aclose()
+
+    async with tls_server(certs, burst) as port:
+        tls = await connect(certs, port)
+        await ready.wait()
+        await trio.sleep(0.05)
+        head = await tls.receive_some(3)  # the rest is decrypted, or waits in the TLS object
+        cancelled = 0
+        for _ in range(5):  # each of these finds bytes ready, then is cancelled at its yield
+            with trio.CancelScope() as scope:
+                scope.cancel()
+                await tls.receive_some(6)
+            cancelled += scope.cancelled_caught
+        rest, _ = await read_all(tls)
+        await tls.aclose()
+    assert cancelled == 5
+    assert head + rest == b"".join(b"%02d;" % i for i in range(50))
+
+
 async def test_close_notify_and_a_ragged_eof_both_end_the_stream(certs) -> None:  # type: ignore[no-untyped-def]
     async def polite(tls: trio.SSLStream[trio.SocketStream]) -> None:
         await tls.send_all(b"bye")
