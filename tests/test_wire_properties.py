@@ -621,3 +621,59 @@ def test_the_chunk_fast_path_builds_what_the_table_decoder_builds(
         fast = ("error", str(exc))
     assert fast == table(frame)
     assert type(fast) is type(table(frame))
+
+
+# --- the usageMetadata fast path -------------------------------------------------------------
+
+_usage_keys = st.sampled_from([
+    "promptTokenCount", "responseTokenCount", "candidatesTokenCount", "totalTokenCount",
+    "cachedContentTokenCount", "toolUsePromptTokenCount", "thoughtsTokenCount",
+    "promptTokensDetails", "candidatesTokensDetails", "responseTokensDetails",
+    "cacheTokensDetails", "toolUsePromptTokensDetails", "trafficType", "newCountField",
+])
+_json_scalars = (
+    st.none() | st.booleans() | st.integers(-5, 2**40) | st.floats(allow_nan=False)
+    | st.sampled_from(["7", "TEXT", "AUDIO", "HOLOGRAM", "ON_DEMAND"])
+)
+_token_counts = st.dictionaries(
+    st.sampled_from(["modality", "tokenCount", "note"]), _json_scalars, max_size=3
+)
+_usage_values = _json_scalars | st.lists(_token_counts | _json_scalars, max_size=3)
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(usage=st.dictionaries(_usage_keys, _usage_values, max_size=6), flags=st.booleans())
+@example(usage={"totalTokenCount": 9, "promptTokensDetails": [{"modality": "TEXT",
+                                                               "tokenCount": 9}]}, flags=True)
+@example(usage={"promptTokensDetails": [{"modality": ["TEXT"]}]}, flags=False)
+@example(usage={"responseTokenCount": 1, "candidatesTokenCount": 2}, flags=True)
+def test_the_usage_fast_path_builds_what_the_hooks_build(usage: dict[str, Any],
+                                                         flags: bool) -> None:
+    """Counts and modality details at a turn's end (and alone, as a usage report): the fast
+    path and the generated hooks give the same message, or the same error."""
+    import gemini_ws._wire as wire
+
+    message: dict[str, Any] = {"usageMetadata": usage}
+    if flags:
+        message["serverContent"] = {"turnComplete": True}
+    frame = json.dumps(message).encode()
+
+    def run() -> Any:
+        try:
+            return wire.decode(frame)
+        except ProtocolError as exc:
+            return ("error", str(exc))
+
+    fast = run()
+    saved = wire._fast_usage
+    wire._fast_usage = lambda raw: None
+    try:
+        hooks = run()
+    finally:
+        wire._fast_usage = saved
+    assert fast == hooks
+    assert type(fast) is type(hooks)
+    if not isinstance(fast, tuple):
+        got, want = fast.usage_metadata, hooks.usage_metadata
+        assert type(got) is type(want)
+        assert repr(got) == repr(want)  # (the enum members themselves, not just equal values)
