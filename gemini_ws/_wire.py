@@ -222,18 +222,29 @@ _usage_init = _unchecked_init(t.UsageMetadata)
 _count_init = _unchecked_init(t.ModalityTokenCount)
 
 
+def _two_fields(value: Any, first: str, first_type: type, second: str,
+                second_type: type) -> tuple[Any, Any] | None:
+    """The values of *first* and *second* in the JSON object *value* (None where absent), when
+    it has no other key and each is of its exact type; else None (for the hooks)."""
+    if type(value) is not dict:
+        return None
+    a = value.get(first)
+    b = value.get(second)
+    if len(value) != (a is not None) + (b is not None):
+        return None
+    if (a is not None and type(a) is not first_type) or (
+        b is not None and type(b) is not second_type
+    ):
+        return None
+    return a, b
+
+
 def _fast_count(item: Any) -> t.ModalityTokenCount | None:
-    if type(item) is not dict:
+    fields = _two_fields(item, "modality", str, "tokenCount", int)
+    if fields is None:
         return None
-    modality = item.get("modality")
-    count = item.get("tokenCount")
-    if len(item) != (modality is not None) + (count is not None):
-        return None
-    if count is not None and type(count) is not int:
-        return None
+    modality, count = fields
     if modality is not None:
-        if type(modality) is not str:
-            return None
         modality = _MODALITIES.get(modality)  # (a value this release does not know: hooks)
         if modality is None:
             return None
@@ -436,17 +447,10 @@ def _fast_turn(turn: Any) -> t.Content | None:
 
 
 def _fast_transcription(value: Any) -> t.Transcription | None:
-    if type(value) is not dict:
+    fields = _two_fields(value, "text", str, "finished", bool)
+    if fields is None:
         return None
-    text = value.get("text")
-    finished = value.get("finished")
-    if len(value) != (text is not None) + (finished is not None):
-        return None
-    if (text is not None and type(text) is not str) or (
-        finished is not None and type(finished) is not bool
-    ):
-        return None
-    return _make_transcription(text, finished)  # type: ignore[no-any-return]
+    return _make_transcription(*fields)  # type: ignore[no-any-return]
 
 
 def _fast_server_content(value: Any, usage: Any = None) -> t.ServerContent | None:

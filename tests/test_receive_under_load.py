@@ -180,9 +180,6 @@ async def test_pause_while_the_consumer_reads_holds_and_then_delivers_everything
     texts: list[str] = []
     with trio.fail_after(20):
         async with streaming() as (server, s):
-            await s.send_text("burst 5 0")
-            await tight_turn(s)
-            server.sent.clear()
 
             async def consume() -> None:
                 texts.extend(await tight_turn(s))
@@ -196,7 +193,7 @@ async def test_pause_while_the_consumer_reads_holds_and_then_delivers_everything
                 held = s.statistics().messages_received
                 await trio.sleep(0.1)
                 stats = s.statistics()
-                # the receiver took reading back: it goes on reading into the buffer
+                # paused, the receiver goes on reading into the buffer
                 assert stats.messages_received > held
                 assert stats.queued_to_deliver > 0
                 await s.resume("receive")
@@ -206,9 +203,6 @@ async def test_pause_while_the_consumer_reads_holds_and_then_delivers_everything
 async def test_a_close_code_while_the_consumer_reads_is_reported_after_every_message() -> None:
     with trio.fail_after(20):
         async with streaming() as (server, s):
-            await s.send_text("burst 5 0")
-            await tight_turn(s)
-            server.sent.clear()
             await s.send_text("burst 50 0")
             await s.send_text("close 1011")
             texts = await tight_turn(s)

@@ -10,7 +10,7 @@ import pytest
 
 from gemini_ws import Client, ConfigurationError
 
-from .test_resumption import next_reply, until_consumed_index
+from .test_resumption import next_reply, until_consumed_index, wait_for_handle
 
 PATH = "/ws/google.cloud.aiplatform.{v}.LlmBidiService/BidiGenerateContent"
 
@@ -358,8 +358,7 @@ async def test_transparent_resumption_on_vertex_replays_only_what_was_not_consum
                 ) as s:
                     await s.send_text("first")
                     assert await next_reply(s, events) == "You said: first"
-                    while s.resume_handle is None:
-                        await s.receive()
+                    await wait_for_handle(s)
                     first = vertex_conns(server)[-1]
                     await s.send_content("partial", turn_complete=False)
                     await first.wait_received(3)
