@@ -273,7 +273,10 @@ class MessageTooLargeError(ProtocolError):
 class StreamClosedError(GeminiWSError):
     """The stream is closed or cancelled; it can no longer send or receive.
 
-    ``unsent`` holds the outgoing messages that were queued but never written to the socket.
+    ``unsent`` holds the outgoing messages that were queued but never written to the socket,
+    and, when the connection was lost, those written whose arrival nothing confirmed (with
+    ``reconnect`` on: written after the newest handle and not answered). Sending them again
+    on a stream resumed with ``resume_handle`` repeats nothing.
     """
 
     def __init__(
@@ -285,7 +288,10 @@ class StreamClosedError(GeminiWSError):
     ) -> None:
         self.unsent = tuple(unsent)
         if self.unsent:
-            message += f" ({len(self.unsent)} queued message(s) were never sent; see .unsent)"
+            message += (
+                f" ({len(self.unsent)} message(s) never sent or not known to have arrived; "
+                "see .unsent)"
+            )
         super().__init__(message, resume_handle=resume_handle)
 
 

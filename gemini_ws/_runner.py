@@ -308,6 +308,8 @@ class SessionRunner:
                 if self.observer is not None:
                     self.observer.on_handover(action.event, trio.current_time())
             elif isinstance(action, Fail):
+                # what may not have reached the model is reported unsent with the error
+                self._unsure.update(id(item) for item in action.unconfirmed)
                 self._on_fail(action.error)
             elif isinstance(action, SetTimer):
                 assert self.nursery is not None
@@ -719,7 +721,7 @@ class SessionRunner:
                 and session.replay_log
             ):
                 # could not confirm delivery: report what the model may not have consumed
-                self._unsure.update(id(item) for item in session.replay_log)
+                self._unsure.update(id(item) for item in session.unconfirmed())
             self.collect_unsent()
             error = session.error or self.closed_error()
             self.outgoing.close(error)

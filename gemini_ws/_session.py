@@ -256,9 +256,14 @@ class Emit:
 
 @attrs.frozen
 class Fail:
-    """The session is over with this error."""
+    """The session is over with this error.
+
+    *unconfirmed*: messages written on the lost connection that may not have been consumed
+    (see :meth:`Session.unconfirmed`), for the application to learn of as unsent.
+    """
 
     error: GeminiWSError
+    unconfirmed: tuple[Outgoing, ...] = ()
 
 
 @attrs.frozen
@@ -419,6 +424,13 @@ class Session:
         """Messages written and not known to be covered by the newest handle, oldest first."""
         return tuple(self._log)
 
+    def unconfirmed(self) -> tuple[Outgoing, ...]:
+        """Messages written that may not have been consumed, oldest first: the newest handle
+        does not cover them (a resume restores a state without them) and nothing the server
+        sent since (an answer, a ``turnComplete`` after them) shows they arrived."""
+        evidence = self._link.evidence_seq
+        return tuple(item for item in self._log if item.seq > evidence)
+
     @property
     def in_flight(self) -> Outgoing | None:
         """The message being written now, if any."""
@@ -460,14 +472,16 @@ class Session:
             self.phase = Phase.CLOSED
         return []
 
-    def fail(self, error: GeminiWSError) -> list[Action]:
-        """End the session with *error* (the first error wins)."""
+    def fail(self, error: GeminiWSError, *, lost: bool = False) -> list[Action]:
+        """End the session with *error* (the first error wins); *lost*: it ends because its
+        connection was lost (then what may not have arrived is reported with it)."""
         if self.phase in ENDED:
             return []
+        unconfirmed = self.unconfirmed() if lost else ()
         self.phase = Phase.FAILED
         self.error = error
         self._handover = None
-        return [Fail(error)]
+        return [Fail(error, unconfirmed)]
 
     # --- writes --------------------------------------------------------------------------
     def write_started(self, item: Outgoing, generation: int) -> list[Action]:
@@ -819,7 +833,7 @@ class Session:
             or self.phase is Phase.SETUP
             or not resumable_error(error, link.go_away)
         ):
-            return self.fail(error)
+            return self.fail(error, lost=True)
         handover = self._handover
         if handover is None or handover.reason != "reconfigure":
             # a reconfigure under way keeps its setup (and its waiter); a goAway becomes a drop
@@ -854,7 +868,7 @@ class Session:
                 resume_handle=self.handle,
             )
             final.__cause__ = error
-            return self.fail(final)
+            return self.fail(final, lost=True)
         handover.attempt += 1
         setup = self._fresh_setup(handover) if handover.reseed else self._resume_setup(handover)
         return [Dial(setup, self.policy.backoff(handover.attempt), handover.attempt)]

@@ -202,7 +202,8 @@ class LiveStream:
 
     @property
     def unsent(self) -> tuple[ClientMessage, ...]:
-        """Outgoing messages that were queued but never written to the socket."""
+        """Outgoing messages that were never sent, or whose arrival nothing confirmed when the
+        connection was lost (see :class:`StreamClosedError`)."""
         return tuple(self._run.unsent)
 
     @property

@@ -15,7 +15,8 @@ gemini_ws.testing), so a test can judge the client by the server's own record.
   answer, a handle ``h-<session>-<n>`` whose snapshot is a copy of the model state at that
   moment. Requests read during a reply are queued (not interrupting) and answered in order.
 * A setup with a handle restores its snapshot: the model log *becomes* the snapshot's and what
-  the new connection consumes is appended. Unknown handle: 1008. With
+  the new connection consumes is appended. Unknown handle (or any, while ``refuse_resumes`` is
+  set): 1008. With
   ``refuse_resume_while_open`` a resume while another connection of the session is open: 1011.
 * ``stall(session)`` makes a session's current connection stop reading (its socket fills up once
   trio-websocket's one-message queue is full); it never reads again.
@@ -159,6 +160,8 @@ class RecordingServer:
         self.sessions: dict[str, Session] = {}
         self.connections: list[Connection] = []
         self.snapshots: dict[str, tuple[Session, Model]] = {}
+        #: refuse every resume as an unknown handle (1008) while set
+        self.refuse_resumes = False
         self._changed = trio.Event()
 
     # --- for tests ---------------------------------------------------------------------------
@@ -329,7 +332,7 @@ class RecordingServer:
         resumption = setup.get("sessionResumption")
         handle = resumption.get("handle") if isinstance(resumption, dict) else None
         if handle:
-            if handle not in self.snapshots:
+            if handle not in self.snapshots or self.refuse_resumes:
                 await self._close(conn, 1008, "session resumption handle not found")
                 return
             session, snapshot = self.snapshots[handle]

@@ -476,6 +476,43 @@ async def test_drop_during_the_exit_flush_loses_nothing_silently(latency: float)
     assert unsent == [q for q in qs if q not in consumed], "unsent must be what was not consumed"
 
 
+@latencies
+async def test_a_failed_resume_reports_what_the_handle_does_not_cover(latency: float) -> None:
+    """The drop comes after a handle, the resume is refused: the session fails. What was
+    written after the handle is reported unsent (the write completed, but a resume restores
+    the state without it), so resuming by hand and sending it again loses nothing and
+    repeats nothing."""
+    qs, events = questions(10, 4), []
+    async with live(latency) as (server, client):
+        with guarded(8):
+            with pytest.raises(StreamClosedError) as caught:
+                async with client.stream(MODEL, config=TEXT, reconnect=FAST) as s:
+                    session = server.session()
+                    await ask(server, s, qs[0], events)
+                    await server.wait_until(lambda: len(session.handles) == 1)
+                    server.refuse_resumes = True
+                    server.abort(when=2)  # when q2 is read, before the model takes it
+                    await s.send_text(qs[1])
+                    await s.send_text(qs[2])
+                    with pytest.raises(GeminiWSError):
+                        while True:
+                            await s.receive()
+            failure = caught.value
+            handle = failure.__cause__.resume_handle  # type: ignore[union-attr]
+            unsent = [text_of(m) for m in failure.unsent]
+            assert handle in session.handles and unsent, (handle, unsent)
+            assert qs[2] in unsent, "q2 never reached the model"
+            server.refuse_resumes = False
+            async with client.stream(MODEL, config=TEXT, resume_handle=handle) as s:
+                for message in failure.unsent:
+                    await s.send(message)
+                for _ in unsent:
+                    await reply(s, events)
+                await ask(server, s, qs[3], events)
+    judge(session, qs)
+    assert session.resumed_from == [handle]
+
+
 # --- 8: the pool at its limit during a handover -------------------------------------------------
 
 

@@ -12,6 +12,7 @@ from gemini_ws import (
     ConnectionLostError,
     GoAway,
     LiveConfig,
+    RealtimeInput,
     ReconnectPolicy,
     ServerContent,
     ServerInternalError,
@@ -145,7 +146,7 @@ async def test_drop_with_failing_redials_raises_connection_lost_with_handle() ->
         server.inject(Fault.abort(on_client_message=3))
         policy = ReconnectPolicy(max_attempts=3, initial_backoff=0.01, max_backoff=0.02)
         async with Client(api_key=TEST_KEY, base_url=server.url) as client:
-            with trio.fail_after(15):
+            with trio.fail_after(15), pytest.raises(StreamClosedError) as leaving:
                 async with client.stream(MODEL, config=TEXT, reconnect=policy) as s:
                     await s.send_text("first")
                     await next_reply(s, [])
@@ -155,6 +156,9 @@ async def test_drop_with_failing_redials_raises_connection_lost_with_handle() ->
                     await s.send_text("second")
                     with pytest.raises(ConnectionLostError) as info:
                         await next_reply(s, [])
+    # "second" was written after the handle, and nothing shows it arrived: it is reported
+    assert leaving.value.unsent == (RealtimeInput(text="second"),)
+    assert leaving.value.__cause__ is info.value
     assert info.value.resume_handle == handle
     assert "3 attempt" in str(info.value)
     assert sum(1 for c in server.connections if c.rejected_status == 503) == 3
@@ -164,7 +168,7 @@ async def test_refused_handle_is_not_retried() -> None:
     async with open_fake_server(api_key=TEST_KEY, chunk_count=2) as server:
         server.inject(Fault.abort(on_client_message=3))
         async with Client(api_key=TEST_KEY, base_url=server.url) as client:
-            with trio.fail_after(15):
+            with trio.fail_after(15), pytest.raises(StreamClosedError) as leaving:
                 async with client.stream(MODEL, config=TEXT, reconnect=FAST) as s:
                     await s.send_text("first")
                     await next_reply(s, [])
@@ -173,6 +177,7 @@ async def test_refused_handle_is_not_retried() -> None:
                     await s.send_text("second")
                     with pytest.raises(ConnectionLostError, match="1 attempt"):
                         await next_reply(s, [])
+    assert leaving.value.unsent == (RealtimeInput(text="second"),)
 
 
 async def test_without_reconnect_go_away_is_a_message_and_the_error_carries_the_handle() -> None:

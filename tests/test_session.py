@@ -260,6 +260,25 @@ def test_an_unresumable_close_fails_and_exhausted_attempts_fail() -> None:
     assert isinstance(out[0].error, ConnectionLostError) and out[0].error.resume_handle == "h1"
 
 
+def test_a_failure_from_a_drop_names_what_may_not_have_arrived() -> None:
+    """Answered or covered: arrived. Written after the newest handle with no answer: unsure,
+    reported with the failure. A failure that is not a drop reports nothing."""
+    s = make_session(ReconnectPolicy(max_attempts=1))
+    first, second, third = turn("a"), turn("b"), turn("c")
+    write(s, first)
+    answer(s, "h1")
+    write(s, second)
+    server(s, TC)  # b answered, its handle not yet in
+    write(s, third)
+    s.connection_lost(ConnectionLostError("drop"), s.generation, 0.0)
+    out = s.dial_failed(ConnectionLostError("again"), 0.0)
+    assert isinstance(out[0], Fail) and out[0].unconfirmed == (third,)
+    s = make_session()
+    write(s, turn("a"))
+    out = s.fail(ConnectionLostError("the Client was closed"))
+    assert isinstance(out[0], Fail) and out[0].unconfirmed == ()
+
+
 def test_without_a_policy_every_drop_fails() -> None:
     s = make_session(None)
     write(s, turn("a"))
