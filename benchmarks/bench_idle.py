@@ -1,12 +1,16 @@
 """Idle cost: N sessions open and silent (set up, nothing sent or received) for S seconds; the
 client's CPU per session, each contender with its default keep-alive (gemini_ws and
-google-genai both ping every 20 s, so S defaults past one ping).
+google-genai both ping every 20 s, so S defaults past two pings).
 
-``python benchmarks/bench_idle.py [--quick] [--n N] [--seconds S] [--contenders A,B]``
+``python benchmarks/bench_idle.py [--quick] [--n N] [--seconds S] [--stagger G]
+[--contenders A,B]``
 
 Every run is a fresh client process; CPU (``time.process_time``: user + system, all threads) is
-read from the moment all N sessions are set up to the end of the idle period. The bare trio
-floor sends no pings at all: it shows what an idle trio process costs.
+read from the moment all N sessions are set up to the end of the idle period. The sessions are
+opened G seconds apart (0.1 by default), as an application's sessions start at different
+moments; ``--stagger 0`` opens them all at once, which lines up every contender's ping timers
+by accident. The bare trio floor sends no pings at all: it shows what an idle trio process
+costs.
 
 Results: benchmarks/results/idle.json and .md.
 """
@@ -37,6 +41,9 @@ from _common import (
     write_results,
 )
 
+#: seconds between two sessions' opening (``--stagger``)
+STAGGER = 0.1
+
 
 async def trio_idle(server: FastServer, n: int, seconds: float, open_one: Any) -> float:
     """Open *n* sessions with ``open_one(stack)``, idle, and return CPU seconds per second."""
@@ -48,7 +55,8 @@ async def trio_idle(server: FastServer, n: int, seconds: float, open_one: Any) -
     count = [0]
     done = trio.Event()
 
-    async def session() -> None:
+    async def session(i: int) -> None:
+        await trio.sleep(i * STAGGER)
         async with contextlib.AsyncExitStack() as stack:
             await open_one(stack)
             count[0] += 1
@@ -57,8 +65,8 @@ async def trio_idle(server: FastServer, n: int, seconds: float, open_one: Any) -
             await done.wait()
 
     async with trio.open_nursery() as nursery:
-        for _ in range(n):
-            nursery.start_soon(session)
+        for i in range(n):
+            nursery.start_soon(session, i)
         await ready.wait()
         c0, t0 = self_cpu(), time.perf_counter()
         await trio.sleep(seconds)
@@ -106,7 +114,11 @@ async def worker_bare_trio(server: FastServer, n: int, seconds: float) -> float:
 
 
 async def asyncio_idle(n: int, seconds: float, open_one: Any, close_one: Any) -> float:
-    conns = await asyncio.gather(*[open_one() for _ in range(n)])
+    async def opened(i: int) -> Any:
+        await asyncio.sleep(i * STAGGER)
+        return await open_one()
+
+    conns = await asyncio.gather(*[opened(i) for i in range(n)])
     c0, t0 = self_cpu(), time.perf_counter()
     await asyncio.sleep(seconds)
     cpu = (self_cpu() - c0) / (time.perf_counter() - t0)
@@ -156,7 +168,8 @@ NAMES = list(TRIO) + list(ASYNCIO)
 
 def run(server: FastServer, name: str, n: int, seconds: float) -> float:
     try:
-        out = run_worker(__file__, name, server, "--n", str(n), "--seconds", str(seconds))
+        out = run_worker(__file__, name, server, "--n", str(n), "--seconds", str(seconds),
+                         "--stagger", str(STAGGER))
     except WorkerFailed:
         return float("nan")
     cpu = float(out["cpu"])
@@ -166,14 +179,18 @@ def run(server: FastServer, name: str, n: int, seconds: float) -> float:
 
 
 def main() -> None:
+    global STAGGER
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--n", type=int, default=100)
-    parser.add_argument("--seconds", type=float, default=25.0)
+    parser.add_argument("--seconds", type=float, default=45.0)
     parser.add_argument("--reps", type=int, default=1)
+    parser.add_argument("--stagger", type=float, default=STAGGER,
+                        help="seconds between two sessions' opening")
     parser.add_argument("--contenders", default=",".join(NAMES))
     add_worker_arguments(parser, NAMES)
     args = parser.parse_args()
+    STAGGER = args.stagger
     if args.worker:
         cpu = run_contender(TRIO, ASYNCIO, args.worker, worker_server(args), args.n,
                             args.seconds)
@@ -204,9 +221,9 @@ def main() -> None:
           if genai and row["us_per_s_per_session"] else "-"]
          for row in rows],
     )
-    header = (f"Idle: {args.n} sessions set up and silent for {args.seconds:g} s (each "
-              f"contender's default keep-alive); TLS; _fast_server.py x 2 processes; client in "
-              f"its own process per run; {args.reps} rep(s), median.")
+    header = (f"Idle: {args.n} sessions opened {args.stagger:g} s apart, then all silent for "
+              f"{args.seconds:g} s (each contender's default keep-alive); TLS; _fast_server.py "
+              f"x 2 processes; client in its own process per run; {args.reps} rep(s), median.")
     target = "target: CPU per idle session <= google-genai's ('vs google-genai' >= 1x)"
     write_results("idle", args.quick, header, [table, target], {"results": rows})
 

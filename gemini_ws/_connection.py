@@ -354,13 +354,18 @@ class LiveConnection:
 
         One timer per ping and no wake-up for its pong: the pong is looked at when the next
         ping is due (or the timeout, whichever comes first), so an idle connection costs one
-        trip round the scheduler per interval."""
+        trip round the scheduler per interval.
+
+        Pings go out on a grid shared by every connection with the same interval (multiples
+        of it on trio's clock; the first between half an interval and one and a half after
+        the open): many idle connections of a process wake together, once per interval,
+        instead of each at its own moment (a wake from idle is the costly part of a ping)."""
         interval = self.options.heartbeat_interval
         ws = self._ws
         if interval is None or ws is None:
             return
         timeout = self.options.heartbeat_timeout
-        next_ping = trio.current_time() + interval
+        next_ping = math.ceil((trio.current_time() + interval / 2) / interval) * interval
         while ws.closed is None:
             ping = self._ping
             await trio.sleep_until(
@@ -390,7 +395,7 @@ class LiveConnection:
                     return
             if now < next_ping:
                 continue
-            next_ping = now + interval
+            next_ping = (math.floor(now / interval) + 1) * interval  # the next grid point
             if self._ping is not None:
                 continue  # still waiting for the last pong (the timeout is the longer)
             if self._backpressure or ws.writing_since is not None:

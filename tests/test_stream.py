@@ -369,6 +369,43 @@ async def test_an_idle_heartbeat_wakes_once_per_ping(client: Client) -> None:
     assert counter.steps <= 2 * stats.pings_sent + 2, (counter.steps, stats.pings_sent)
 
 
+async def test_idle_connections_opened_apart_ping_together(client: Client) -> None:
+    """Pings go out on a grid shared by every connection with the same interval: two streams
+    opened 30 ms apart wake for their pings in the same trip round the scheduler (one wake
+    from idle for both), each still pinging once per interval."""
+
+    class PingBatches(trio.abc.Instrument):
+        batch = 0
+
+        def __init__(self) -> None:
+            self.seen: dict[trio.lowlevel.Task, set[int]] = {}
+
+        def before_io_wait(self, timeout: float) -> None:
+            self.batch += 1
+
+        def before_task_step(self, task: trio.lowlevel.Task) -> None:
+            if task.name.endswith("LiveConnection.heartbeat"):
+                self.seen.setdefault(task, set()).add(self.batch)
+
+    async with Client(
+        api_key=TEST_KEY, base_url=client.endpoint.url.split("/ws/")[0], heartbeat_interval=0.1
+    ) as fast:
+        with trio.fail_after(10):
+            async with fast.stream(MODEL, config=TEXT) as a:
+                await trio.sleep(0.03)
+                async with fast.stream(MODEL, config=TEXT) as b:
+                    batches = PingBatches()
+                    trio.lowlevel.add_instrument(batches)
+                    try:
+                        await trio.sleep(0.65)
+                    finally:
+                        trio.lowlevel.remove_instrument(batches)
+                    pings = [s.statistics().connection.pings_sent for s in (a, b)]
+    first, second = batches.seen.values()
+    assert len(batches.seen) == 2 and min(pings) >= 5, (batches.seen, pings)
+    assert len(first & second) >= 4, f"pings of the two streams woke apart: {batches.seen}"
+
+
 async def test_slow_consumer_keeps_answering_server_pings() -> None:
     """The app reads nothing for a while; the reader keeps draining, so the server's pings
     are answered and nothing is lost."""
