@@ -117,10 +117,13 @@ async def _asyncio_sessions(n: int, session: Any) -> dict[str, Any]:
 
 
 async def worker_gemini_ws(server: FastServer, n: int, seconds: float,
-                           transport: str | None = None) -> dict[str, Any]:
+                           transport: str | None = None, paced: bool = False) -> dict[str, Any]:
+    """*paced*: upload with ``gemini_ws.audio.send_paced`` (its ticks are shared by every
+    session) instead of each session's own ``sleep_until`` loop, as the other contenders do."""
     import trio
 
     from gemini_ws import Client, LiveConfig, ServerContent
+    from gemini_ws.audio import Pcm, send_paced
 
     async def session(client: Client, i: int, lats: list[float], arrived: Any,
                       ready: Any) -> None:
@@ -131,8 +134,12 @@ async def worker_gemini_ws(server: FastServer, n: int, seconds: float,
             await s.send_text(audio_request(seconds))
 
             async def upload() -> None:
+                count = int(seconds / PERIOD)
+                if paced:
+                    await send_paced(s, Pcm(UPLOAD * count, 16000), chunk_ms=round(PERIOD * 1000))
+                    return
                 start = trio.current_time()
-                for k in range(int(seconds / PERIOD)):
+                for k in range(count):
                     await trio.sleep_until(start + k * PERIOD)
                     await s.send_audio(UPLOAD)
 
@@ -306,6 +313,7 @@ TRIO_WORKERS: dict[str, Any] = {
     "gemini_ws": worker_gemini_ws,
     "gemini_ws (trio-websocket)": functools.partial(worker_gemini_ws,
                                                     transport="trio-websocket"),
+    "gemini_ws (send_paced)": functools.partial(worker_gemini_ws, paced=True),
     "raw trio-websocket": worker_raw_trio_websocket,
     "bare trio (floor)": worker_bare_trio,
 }

@@ -621,10 +621,14 @@ async def send_paced(
 ) -> float:
     """Send recorded audio in chunks at the pace of a microphone.
 
-    Chunk *k* goes out at ``start + k * chunk_duration / speed``, *start* being
-    :func:`trio.current_time` when the call began, so time spent inside ``send_audio`` does
-    not add up into drift: a late chunk is followed by the next one at once. The audio is sent
-    at its own rate: call :meth:`Pcm.to_input` first for the model's 16 kHz.
+    The first chunk goes out at once; chunk *k* at ``start + k * period``, the period being
+    ``chunk_duration / speed`` and *start* the latest multiple of it on trio's clock (at or
+    before the call), so time spent inside ``send_audio`` does not add up into drift (a late
+    chunk is followed by the next one at once) and the audio is never more than one chunk
+    ahead of real time. Every ``send_paced`` of a process with the same period sends on the
+    same ticks: many sessions streaming audio wake once per chunk for all of them, not each
+    at its own moment (a wake is most of what a paced chunk costs). The audio is sent at its
+    own rate: call :meth:`Pcm.to_input` first for the model's 16 kHz.
 
     This does **not** end the audio stream. With automatic activity detection (the default),
     tell the server the file is over, or it keeps waiting for more speech::
@@ -656,10 +660,13 @@ async def send_paced(
     step = _chunk_bytes(pcm.sample_rate, _check_chunk_ms(chunk_ms))
     pace = _check_speed(speed)
     rate = pcm.sample_rate
-    start = trio.current_time()
+    period = step / 2 / rate / pace
+    # chunk k at tick (first + k) of the grid every call with this period shares (the same
+    # float for the same tick, whoever computes it)
+    first = math.floor(trio.current_time() / period) if period > 0 else 0
     sent = 0
-    for chunk in _cut(pcm.data, step):
-        await trio.sleep_until(start + sent / 2 / rate / pace)
+    for k, chunk in enumerate(_cut(pcm.data, step)):
+        await trio.sleep_until((first + k) * period)
         await stream.send_audio(chunk, rate)
         sent += len(chunk)
         if on_chunk is not None:

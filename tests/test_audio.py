@@ -465,6 +465,33 @@ async def test_send_paced_does_not_drift_with_send_latency(
     assert [t - start for t in stream.started] == pytest.approx([k * 0.04 for k in range(25)])
 
 
+async def test_send_paced_streams_share_ticks(autojump_clock: trio.testing.MockClock) -> None:
+    """Two streams started 7 ms and 12 ms off the 20 ms grid: each sends its first chunk at
+    once, then both send on the same ticks (one wake for both), never ahead of real time by
+    more than one chunk, and each still sends every chunk once."""
+    streams = [FakeStream(), FakeStream()]
+    started: list[float] = []
+
+    async def paced(stream: FakeStream, delay: float) -> None:
+        await trio.sleep(delay)
+        started.append(trio.current_time())
+        await send_paced(stream, ONE_SECOND)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(paced, streams[0], 0.007)
+        nursery.start_soon(paced, streams[1], 0.032)
+    a, b = (stream.started for stream in streams)
+    assert a[0] == pytest.approx(started[0]) and b[0] == pytest.approx(started[1])
+    assert set(a[2:]) & set(b[1:]) == set(a[2:]), "after its first chunks, b ticks with a"
+    for begun, times, wait in zip(started, (a, b), (0.013, 0.008), strict=True):
+        assert times[1] - begun == pytest.approx(wait)  # the next tick, not 20 ms later
+        assert [t - times[1] for t in times[1:]] == pytest.approx([k * 0.02 for k in range(49)])
+        for k, t in enumerate(times):
+            assert t - begun >= k * 0.02 - 0.02 - 1e-9, "more than one chunk ahead"
+    for stream in streams:
+        assert b"".join(c for _, c, _ in stream.sent) == ONE_SECOND.data
+
+
 async def test_send_paced_speed(autojump_clock: trio.testing.MockClock) -> None:
     stream = FakeStream()
     start = trio.current_time()
