@@ -20,6 +20,8 @@ from gemini_ws import (
 )
 from gemini_ws.testing import open_fake_server
 
+from .test_resumption import wait_for_handle
+
 MODEL = "gemini-3.1-flash-live-preview"
 
 
@@ -45,8 +47,7 @@ async def test_a_minted_token_opens_one_session_and_resumes_it() -> None:
                 async with device.stream(MODEL, config=config) as s:
                     await s.send_text("hi")
                     assert any(isinstance(m, ServerContent) for m in await s.receive_turn())
-                    while s.resume_handle is None:
-                        await s.receive()
+                    await wait_for_handle(s)
                     handle = s.resume_handle
                 # resuming is free
                 async with device.stream(MODEL, config=config, resume_handle=handle) as s:

@@ -26,6 +26,7 @@ from gemini_ws import (
 from gemini_ws.testing import open_fake_server
 
 from .conftest import TEST_KEY
+from .test_resumption import wait_for_handle
 
 MODEL = "gemini-3.1-flash-live-preview"
 
@@ -149,8 +150,7 @@ async def test_extra_setup_fields_reach_the_server_and_survive_a_handover() -> N
                 async with client.stream(MODEL, config=config, reconnect=True) as s:
                     await s.send_text("one")
                     await s.receive_turn()
-                    while s.resume_handle is None:
-                        await s.receive()
+                    await wait_for_handle(s)
                     next(c for c in server.connections if c.setup is not None).go_away(1.0)
                     async for msg in s:
                         if isinstance(msg, SessionResumed):

@@ -29,6 +29,7 @@ from gemini_ws import (
 from gemini_ws.testing import Fault, open_fake_server
 
 from .conftest import TEST_KEY
+from .test_resumption import wait_for_handle
 
 MODEL = "gemini-3.1-flash-live-preview"
 #: A model that takes clientContent mid-session (3.1 takes it as initial history only).
@@ -685,8 +686,7 @@ async def test_manual_resumption_with_the_newest_handle(client: Client, fake_ser
             await s.send_text("remember me")
             await reply_text(s)
             # the handle arrives after turnComplete
-            while s.resume_handle is None:
-                await s.receive()
+            await wait_for_handle(s)
             handle = s.resume_handle
         async with client.stream(MODEL, config=config, resume_handle=handle) as s2:
             await s2.send_text("again")
@@ -808,8 +808,7 @@ async def test_a_send_cancelled_before_it_went_out_is_withdrawn(
                 await s.send_text("withdrawn")
             await s.send_text("second")
             assert "second" in await reply_text(s)
-            while s.resume_handle is None:
-                await s.receive()
+            await wait_for_handle(s)
             fake_server.connections[-1].go_away(0.5)
             while not s.handovers:
                 await s.receive()

@@ -14,6 +14,7 @@ from gemini_ws import Client, ConfigurationError, LiveConfig, ServerContent, Ses
 from gemini_ws.testing import open_fake_server, scripted
 
 from .conftest import TEST_KEY
+from .test_resumption import wait_for_handle
 
 TEXT = LiveConfig(response_modalities=["TEXT"])
 THINKING = "gemini-3.8-live"
@@ -83,8 +84,7 @@ async def test_a_go_away_during_a_thinking_reply_hands_over_after_idle() -> None
                 async with client.stream(THINKING, config=config, reconnect=True) as s:
                     await s.send_text("warm up")
                     await s.receive_turn()
-                    while s.resume_handle is None:
-                        await s.receive()
+                    await wait_for_handle(s)
                     await s.send_text("a long thought")
                     got = [await s.receive()]  # IN_PROGRESS
                     while not (isinstance(got[-1], ServerContent) and got[-1].turn_complete):
