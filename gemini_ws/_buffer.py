@@ -64,6 +64,8 @@ class ByteQueue(Generic[T]):
         self._closed = False
         self._error: BaseException | None = None
         self._put_lot = trio.lowlevel.ParkingLot()
+        #: tasks parked in put (counted here: a take looks at it every time)
+        self._putters = 0
         #: tasks waiting in ``get``, oldest first (what a ParkingLot does, without its
         #: generality: waking the one consumer is the hot path, once per message)
         self._getters: deque[trio.lowlevel.Task] = deque()
@@ -123,7 +125,7 @@ class ByteQueue(Generic[T]):
         items = [item for item, _ in self._items]
         self._items.clear()
         self._bytes = 0
-        if self._put_lot:
+        if self._putters:
             self._put_lot.unpark_all()
         return items
 
@@ -154,7 +156,11 @@ class ByteQueue(Generic[T]):
                 self._raise_closed()
             if not self.full_for(size):
                 break
-            await self._put_lot.park()
+            self._putters += 1
+            try:
+                await self._put_lot.park()
+            finally:
+                self._putters -= 1
         self._append(item, size)
         await trio.lowlevel.cancel_shielded_checkpoint()
 
@@ -168,9 +174,13 @@ class ByteQueue(Generic[T]):
         """Queue *item* now or raise :class:`trio.WouldBlock`."""
         if self._closed:
             self._raise_closed()
-        if self.full_for(size):
+        items = self._items
+        if items and self._bytes + size > self.max_bytes:  # (full_for, inlined: per message)
             raise trio.WouldBlock
-        self._append(item, size)
+        items.append((item, size))
+        self._bytes += size
+        if self._getters:
+            trio.lowlevel.reschedule(self._getters.popleft())
 
     def push_front(self, item: T, size: int) -> None:
         """Put *item* back at the head of the queue, ignoring the byte bound (it was taken
@@ -188,7 +198,7 @@ class ByteQueue(Generic[T]):
     def _take(self) -> T:
         item, size = self._items.popleft()
         self._bytes -= size
-        if self._put_lot:
+        if self._putters:
             self._put_lot.unpark_all()
         if self._items and self._getters and not self._pausers:
             trio.lowlevel.reschedule(self._getters.popleft())

@@ -483,9 +483,20 @@ class SessionRunner:
                     await conn.abort()
                     return
                 self._observe(message)
-                self.apply(self.session.server_message(message, generation, trio.current_time()))
-                if not await self._deliver(conn, message, len(frame)):
-                    return
+                actions = self.session.server_message(message, generation, trio.current_time())
+                if actions:
+                    self.apply(actions)
+                else:
+                    self._note_change()
+                incoming = self.incoming
+                try:
+                    incoming.put_nowait(message, len(frame))  # (the common case, inline)
+                except (trio.WouldBlock, trio.ClosedResourceError, GeminiWSError):
+                    if not await self._deliver(conn, message, len(frame)):
+                        return
+                else:
+                    self.received += 1
+                    self.received_bytes += len(frame)
         finally:
             conn.attach_reader(False)
 
