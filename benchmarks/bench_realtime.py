@@ -1,13 +1,15 @@
-"""Realtime audio at scale: N concurrent sessions, each uploading 16 kHz PCM in 40 ms chunks and
-receiving 24 kHz PCM in 40 ms chunks at real-time pace; gemini_ws against google-genai.
+"""Realtime audio at scale: N concurrent sessions, each uploading 16 kHz PCM in 20 ms chunks and
+receiving 24 kHz PCM in 20 ms chunks at real-time pace (``--period-ms``); gemini_ws against
+google-genai, raw trio-websocket and the two floors.
 
 ``python benchmarks/bench_realtime.py [--quick] [--seconds S] [--start N] [--max N]
-[--cpu-n N] [--reps R] [--server-procs P]``
+[--cpu-n N] [--reps R] [--server-procs P] [--period-ms MS] [--contenders A,B]``
 
 Server: benchmarks/_fast_server.py with TLS and ``--server-procs`` accepting processes. Each
-session sends the text ``audio S`` (the server then sends 40 ms chunks on a drift-free clock,
-the first 8 bytes of each chunk's PCM being its send stamp) and uploads 1280-byte chunks every
-40 ms on its own clock. Sessions start staggered over one 40 ms period.
+session sends the text ``audio S P`` (the server then sends P ms chunks on a drift-free clock,
+the first 8 bytes of each chunk's PCM being its send stamp) and uploads 640-byte chunks every
+20 ms on its own clock (``gemini_ws (send_paced)``: with ``gemini_ws.audio.send_paced``, whose
+ticks all sessions share). Sessions start staggered over one period.
 
 Every run is a fresh client process (``--worker``), so its CPU time (``os.times``: user + system,
 all threads) covers that contender only, measured from the moment all N sessions are set up to
