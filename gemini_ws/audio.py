@@ -584,6 +584,59 @@ def chunks(pcm: Pcm, chunk_ms: int = 20) -> Iterator[bytes]:
     return _cut(pcm.data, step)
 
 
+class _Tick:
+    """The callers waiting for one tick of a pacing grid: one of them (the one *leading*)
+    sleeps until it, the others park until it has come (parking costs a fraction of a timed
+    sleep, which is a cancel scope whose expiry is an exception per waiter)."""
+
+    __slots__ = ("leading", "lot", "passed")
+
+    def __init__(self) -> None:
+        self.leading = False
+        self.passed = False
+        self.lot: trio.lowlevel.ParkingLot | None = None
+
+
+#: the ticks being waited for in this trio run, by deadline
+_TICKS: trio.lowlevel.RunVar[dict[float, _Tick]] = trio.lowlevel.RunVar("gemini_ws_audio_ticks")
+
+
+async def _wait_tick(deadline: float) -> None:
+    """``trio.sleep_until(deadline)``, shared by every task of the run waiting for the same
+    *deadline*: one sleeps, the others park. Cancellable as a sleep is; a leader that is
+    cancelled hands the sleep to a waiter (if any)."""
+    try:
+        ticks = _TICKS.get()
+    except LookupError:
+        ticks = {}
+        _TICKS.set(ticks)
+    tick = ticks.get(deadline)
+    if tick is None:
+        tick = ticks[deadline] = _Tick()
+    while tick.leading:
+        if tick.lot is None:
+            tick.lot = trio.lowlevel.ParkingLot()
+        await tick.lot.park()
+        if tick.passed:
+            return
+        # else: the leader was cancelled and woke us to sleep in its place
+    tick.leading = True
+    try:
+        await trio.sleep_until(deadline)
+    except BaseException:
+        tick.leading = False
+        if tick.lot:
+            tick.lot.unpark()  # one waiter leads from here
+        elif ticks.get(deadline) is tick:
+            del ticks[deadline]
+        raise
+    tick.passed = True
+    if ticks.get(deadline) is tick:
+        del ticks[deadline]
+    if tick.lot:
+        tick.lot.unpark_all()
+
+
 def _cut(data: bytes, step: int) -> Iterator[bytes]:
     for i in range(0, len(data), step):
         yield data[i : i + step]
@@ -627,7 +680,8 @@ async def send_paced(
     chunk is followed by the next one at once) and the audio is never more than one chunk
     ahead of real time. Every ``send_paced`` of a process with the same period sends on the
     same ticks: many sessions streaming audio wake once per chunk for all of them, not each
-    at its own moment (a wake is most of what a paced chunk costs). The audio is sent at its
+    at its own moment (a wake is most of what a paced chunk costs), and only one of them
+    sleeps on a timer (the others wait for it, which costs far less). The audio is sent at its
     own rate: call :meth:`Pcm.to_input` first for the model's 16 kHz.
 
     This does **not** end the audio stream. With automatic activity detection (the default),
@@ -666,7 +720,10 @@ async def send_paced(
     first = math.floor(trio.current_time() / period) if period > 0 else 0
     sent = 0
     for k, chunk in enumerate(_cut(pcm.data, step)):
-        await trio.sleep_until((first + k) * period)
+        if period > 0:
+            await _wait_tick((first + k) * period)
+        else:
+            await trio.lowlevel.checkpoint()
         await stream.send_audio(chunk, rate)
         sent += len(chunk)
         if on_chunk is not None:

@@ -492,6 +492,46 @@ async def test_send_paced_streams_share_ticks(autojump_clock: trio.testing.MockC
         assert b"".join(c for _, c, _ in stream.sent) == ONE_SECOND.data
 
 
+async def test_a_shared_tick_survives_its_sleeper_being_cancelled(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Five waiters for one tick: the first sleeps, the rest wait on it. Cancel the sleeper and
+    one other before the tick: both raise Cancelled at once, the other three still wake at the
+    tick (not before), and nothing is left registered for the run."""
+    from gemini_ws.audio import _TICKS, _wait_tick
+
+    deadline = trio.current_time() + 1.0
+    woke: dict[int, float] = {}
+    cancelled: list[int] = []
+    scopes = [trio.CancelScope() for _ in range(5)]
+
+    async def waiter(i: int) -> None:
+        with scopes[i]:
+            try:
+                await _wait_tick(deadline)
+            except trio.Cancelled:
+                cancelled.append(i)
+                raise
+            woke[i] = trio.current_time()
+
+    with trio.fail_after(5):  # (a lost hand-over would leave the others parked for good)
+        async with trio.open_nursery() as nursery:
+            for i in range(5):
+                nursery.start_soon(waiter, i)
+                await trio.sleep(0.01)  # waiter 0 arrives first: it is the one sleeping
+            await trio.sleep(0.3)
+            scopes[0].cancel()
+            scopes[3].cancel()
+            await trio.sleep(0.01)
+            assert sorted(cancelled) == [0, 3]
+    assert set(woke) == {1, 2, 4} and set(woke.values()) == {deadline}
+    assert _TICKS.get() == {}
+    # a lone sleeper cancelled leaves nothing registered either
+    with trio.move_on_after(0.1):
+        await _wait_tick(trio.current_time() + 1.0)
+    assert _TICKS.get() == {}
+
+
 async def test_send_paced_speed(autojump_clock: trio.testing.MockClock) -> None:
     stream = FakeStream()
     start = trio.current_time()
