@@ -37,6 +37,7 @@ from ._errors import (
     ServerInternalError,
     StreamClosedError,
 )
+from ._ticks import wait_tick
 from ._transport import Endpoint
 from ._validate import validated
 from ._websocket import TRANSPORTS, CloseInfo, Transport, WebSocketClosed, open_transport
@@ -368,9 +369,10 @@ class LiveConnection:
         next_ping = math.ceil((trio.current_time() + interval / 2) / interval) * interval
         while ws.closed is None:
             ping = self._ping
-            await trio.sleep_until(
-                next_ping if ping is None else min(next_ping, ping[2] + timeout)
-            )
+            if ping is None or next_ping <= ping[2] + timeout:
+                await wait_tick(next_ping)  # (shared with every connection on the grid)
+            else:
+                await trio.sleep_until(ping[2] + timeout)
             if ws.closed is not None:
                 return
             now = trio.current_time()

@@ -43,6 +43,7 @@ import attrs
 import trio
 
 from ._errors import ConfigurationError
+from ._ticks import wait_tick
 from ._types import ServerContent
 
 __all__ = [
@@ -584,59 +585,6 @@ def chunks(pcm: Pcm, chunk_ms: int = 20) -> Iterator[bytes]:
     return _cut(pcm.data, step)
 
 
-class _Tick:
-    """The callers waiting for one tick of a pacing grid: one of them (the one *leading*)
-    sleeps until it, the others park until it has come (parking costs a fraction of a timed
-    sleep, which is a cancel scope whose expiry is an exception per waiter)."""
-
-    __slots__ = ("leading", "lot", "passed")
-
-    def __init__(self) -> None:
-        self.leading = False
-        self.passed = False
-        self.lot: trio.lowlevel.ParkingLot | None = None
-
-
-#: the ticks being waited for in this trio run, by deadline
-_TICKS: trio.lowlevel.RunVar[dict[float, _Tick]] = trio.lowlevel.RunVar("gemini_ws_audio_ticks")
-
-
-async def _wait_tick(deadline: float) -> None:
-    """``trio.sleep_until(deadline)``, shared by every task of the run waiting for the same
-    *deadline*: one sleeps, the others park. Cancellable as a sleep is; a leader that is
-    cancelled hands the sleep to a waiter (if any)."""
-    try:
-        ticks = _TICKS.get()
-    except LookupError:
-        ticks = {}
-        _TICKS.set(ticks)
-    tick = ticks.get(deadline)
-    if tick is None:
-        tick = ticks[deadline] = _Tick()
-    while tick.leading:
-        if tick.lot is None:
-            tick.lot = trio.lowlevel.ParkingLot()
-        await tick.lot.park()
-        if tick.passed:
-            return
-        # else: the leader was cancelled and woke us to sleep in its place
-    tick.leading = True
-    try:
-        await trio.sleep_until(deadline)
-    except BaseException:
-        tick.leading = False
-        if tick.lot:
-            tick.lot.unpark()  # one waiter leads from here
-        elif ticks.get(deadline) is tick:
-            del ticks[deadline]
-        raise
-    tick.passed = True
-    if ticks.get(deadline) is tick:
-        del ticks[deadline]
-    if tick.lot:
-        tick.lot.unpark_all()
-
-
 def _cut(data: bytes, step: int) -> Iterator[bytes]:
     for i in range(0, len(data), step):
         yield data[i : i + step]
@@ -721,7 +669,7 @@ async def send_paced(
     sent = 0
     for k, chunk in enumerate(_cut(pcm.data, step)):
         if period > 0:
-            await _wait_tick((first + k) * period)
+            await wait_tick((first + k) * period)
         else:
             await trio.lowlevel.checkpoint()
         await stream.send_audio(chunk, rate)

@@ -498,7 +498,7 @@ async def test_a_shared_tick_survives_its_sleeper_being_cancelled(
     """Five waiters for one tick: the first sleeps, the rest wait on it. Cancel the sleeper and
     one other before the tick: both raise Cancelled at once, the other three still wake at the
     tick (not before), and nothing is left registered for the run."""
-    from gemini_ws.audio import _TICKS, _wait_tick
+    from gemini_ws._ticks import _TICKS, wait_tick
 
     deadline = trio.current_time() + 1.0
     woke: dict[int, float] = {}
@@ -508,7 +508,7 @@ async def test_a_shared_tick_survives_its_sleeper_being_cancelled(
     async def waiter(i: int) -> None:
         with scopes[i]:
             try:
-                await _wait_tick(deadline)
+                await wait_tick(deadline)
             except trio.Cancelled:
                 cancelled.append(i)
                 raise
@@ -528,7 +528,7 @@ async def test_a_shared_tick_survives_its_sleeper_being_cancelled(
     assert _TICKS.get() == {}
     # a lone sleeper cancelled leaves nothing registered either
     with trio.move_on_after(0.1):
-        await _wait_tick(trio.current_time() + 1.0)
+        await wait_tick(trio.current_time() + 1.0)
     assert _TICKS.get() == {}
 
 
