@@ -483,36 +483,29 @@ class SessionRunner:
                     await conn.abort()
                     return
                 self._observe(message)
-                actions = self.session.server_message(message, generation, trio.current_time())
-                if actions:
-                    self.apply(actions)
-                else:
-                    self._note_change()
+                self.apply(self.session.server_message(message, generation, trio.current_time()))
                 incoming = self.incoming
+                if incoming.closed:
+                    return  # the stream has stopped delivering
+                size = len(frame)
                 try:
-                    incoming.put_nowait(message, len(frame))  # (the common case, inline)
-                except (trio.WouldBlock, trio.ClosedResourceError, GeminiWSError):
-                    if not await self._deliver(conn, message, len(frame)):
+                    incoming.put_nowait(message, size)  # the common case: there is room
+                except trio.WouldBlock:
+                    if not await self._deliver_when_full(conn, message, size):
                         return
                 else:
                     self.received += 1
-                    self.received_bytes += len(frame)
+                    self.received_bytes += size
         finally:
             conn.attach_reader(False)
 
-    async def _deliver(self, conn: LiveConnection, event: StreamEvent, size: int) -> bool:
-        """Queue *event* for the application (waiting while the buffer is full, unless the
-        connection is being retired). False once the stream has stopped delivering."""
+    async def _deliver_when_full(
+        self, conn: LiveConnection, event: StreamEvent, size: int
+    ) -> bool:
+        """Queue *event* for the application when its buffer is full: wait for room, unless
+        the connection is being retired (then past the bound). False once the stream has
+        stopped delivering."""
         incoming = self.incoming
-        if incoming.closed:
-            return False
-        try:
-            incoming.put_nowait(event, size)
-        except trio.WouldBlock:
-            pass
-        else:
-            self._count_delivered(event, size)
-            return True
         if conn not in self._retiring:
             conn.set_backpressure(True)
             try:

@@ -671,8 +671,7 @@ class Session:
                 self._handover = _Handover("go_away", deadline=deadline)
                 self.phase = Phase.DRAINING
                 actions.append(SetTimer(deadline))
-        if self._handover is not None:
-            actions.extend(self._progress(now))
+        actions.extend(self._progress(now))
         return actions
 
     def _answer(self) -> None:

@@ -28,7 +28,7 @@ class _Tick:
 
 
 #: the ticks being waited for in this trio run, by deadline
-_TICKS: trio.lowlevel.RunVar[dict[float, _Tick]] = trio.lowlevel.RunVar("gemini_ws_audio_ticks")
+_TICKS: trio.lowlevel.RunVar[dict[float, _Tick]] = trio.lowlevel.RunVar("gemini_ws_ticks")
 
 
 async def wait_tick(deadline: float) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 
 import pytest
 import trio
@@ -172,3 +173,13 @@ async def silent_port(nursery: trio.Nursery) -> AsyncIterator[int]:
     yield int(listeners[0].socket.getsockname()[1])
     for stream in held:
         await stream.aclose()
+
+
+@contextmanager
+def instrumented(instrument: trio.abc.Instrument) -> Iterator[None]:
+    """Run the block with *instrument* added to the trio run (removed however it ends)."""
+    trio.lowlevel.add_instrument(instrument)
+    try:
+        yield
+    finally:
+        trio.lowlevel.remove_instrument(instrument)

@@ -12,6 +12,8 @@ import trio.testing
 
 from gemini_ws._buffer import YIELD_EVERY, ByteQueue
 
+from .conftest import instrumented
+
 
 class Steps(trio.abc.Instrument):
     """Records *count()* each time *task* is scheduled (after each of its yields)."""
@@ -31,13 +33,10 @@ async def test_gets_with_items_ready_yield_at_least_every_yield_every() -> None:
         queue.put_nowait(i, 1)
     taken = 0
     steps = Steps(trio.lowlevel.current_task(), lambda: taken)
-    trio.lowlevel.add_instrument(steps)
-    try:
+    with instrumented(steps):
         for i in range(total):
             assert await queue.get() == i
             taken += 1
-    finally:
-        trio.lowlevel.remove_instrument(steps)
     runs = [b - a for a, b in zip(steps.seen, steps.seen[1:], strict=False)]
     # gets taken between two yields: never more than YIELD_EVERY ...
     assert runs and max(runs) <= YIELD_EVERY, runs

@@ -33,7 +33,7 @@ from gemini_ws import (
 )
 from gemini_ws.testing import open_fake_server
 
-from .conftest import TEST_KEY
+from .conftest import TEST_KEY, instrumented
 from .test_fault_matrix import client_sockets, tasks_under, texts_of, texts_unsent
 
 MODEL = "gemini-3.1-flash-live-preview"
@@ -195,11 +195,8 @@ async def cancel_by_scope(
             instrument = CancelAtStep(trio.lowlevel.current_task(), k, cancel)
         else:
             instrument = make_instrument(k, cancel)
-        trio.lowlevel.add_instrument(instrument)
-        try:
+        with instrumented(instrument):
             await (body or (lambda: scenario(client, run)))()
-        finally:
-            trio.lowlevel.remove_instrument(instrument)
     assert run.completed != scope.cancelled_caught
     if run.completed:
         run.phase_at_cancel = None  # the cancel came after the last checkpoint, or never
@@ -237,13 +234,11 @@ async def cancel_by_stream(
             )
         else:
             instrument = make_instrument(k, cancel)
-        trio.lowlevel.add_instrument(instrument)
-        try:
-            await (body or (lambda: scenario(client, run)))()
-        except StreamClosedError:
-            assert run.phase_at_cancel is not None, "StreamClosedError without a cancel"
-        finally:
-            trio.lowlevel.remove_instrument(instrument)
+        with instrumented(instrument):
+            try:
+                await (body or (lambda: scenario(client, run)))()
+            except StreamClosedError:
+                assert run.phase_at_cancel is not None, "StreamClosedError without a cancel"
             if not instrument.fired:
                 nursery.cancel_scope.cancel()
     if not instrument.fired:

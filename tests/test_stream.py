@@ -28,7 +28,7 @@ from gemini_ws import (
 )
 from gemini_ws.testing import Fault, open_fake_server
 
-from .conftest import TEST_KEY
+from .conftest import TEST_KEY, instrumented
 from .test_resumption import wait_for_handle
 
 MODEL = "gemini-3.1-flash-live-preview"
@@ -357,11 +357,8 @@ async def test_an_idle_heartbeat_wakes_once_per_ping(client: Client) -> None:
         with trio.fail_after(10):
             async with fast.stream(MODEL, config=TEXT) as s:
                 counter = HeartbeatSteps()
-                trio.lowlevel.add_instrument(counter)
-                try:
+                with instrumented(counter):
                     await trio.sleep(0.5)
-                finally:
-                    trio.lowlevel.remove_instrument(counter)
                 stats = s.statistics().connection
     assert stats.pings_sent >= 10, stats
     assert stats.pongs_received >= stats.pings_sent - 1, stats
@@ -396,11 +393,8 @@ async def test_idle_connections_opened_apart_ping_together(client: Client) -> No
                 await trio.sleep(0.03)
                 async with fast.stream(MODEL, config=TEXT) as b:
                     batches = PingBatches()
-                    trio.lowlevel.add_instrument(batches)
-                    try:
+                    with instrumented(batches):
                         await trio.sleep(0.65)
-                    finally:
-                        trio.lowlevel.remove_instrument(batches)
                     pings = [s.statistics().connection.pings_sent for s in (a, b)]
     first, second = batches.seen.values()
     assert len(batches.seen) == 2 and min(pings) >= 5, (batches.seen, pings)
@@ -841,13 +835,10 @@ async def test_sends_the_socket_takes_at_once_still_let_other_tasks_run(
     with trio.fail_after(20):
         async with client.stream(MODEL, config=TEXT) as s:
             steps = Steps(trio.lowlevel.current_task(), lambda: sent)
-            trio.lowlevel.add_instrument(steps)
-            try:
+            with instrumented(steps):
                 for _ in range(total):
                     await s.send_audio(b"\x00\x01" * 160)
                     sent += 1
-            finally:
-                trio.lowlevel.remove_instrument(steps)
             await s.send_text("done")
             assert "done" in await reply_text(s)
     runs = [b - a for a, b in zip(steps.seen, steps.seen[1:], strict=False)]
