@@ -8,8 +8,9 @@ google-genai, raw trio-websocket and the two floors.
 Server: benchmarks/_fast_server.py with TLS and ``--server-procs`` accepting processes. Each
 session sends the text ``audio S P`` (the server then sends P ms chunks on a drift-free clock,
 the first 8 bytes of each chunk's PCM being its send stamp) and uploads 640-byte chunks every
-20 ms on its own clock (``gemini_ws (send_paced)``: with ``gemini_ws.audio.send_paced``, whose
-ticks all sessions share). Sessions start staggered over one period.
+20 ms on its own clock (``gemini_ws (audio.Pacer)``: paced by a ``gemini_ws.audio.Pacer``, the
+clock ``send_paced`` runs on, whose ticks all sessions share and only one of them sleeps for).
+Sessions start staggered over one period.
 
 Every run is a fresh client process (``--worker``), so its CPU time (``os.times``: user + system,
 all threads) covers that contender only, measured from the moment all N sessions are set up to
@@ -120,12 +121,12 @@ async def _asyncio_sessions(n: int, session: Any) -> dict[str, Any]:
 
 async def worker_gemini_ws(server: FastServer, n: int, seconds: float,
                            transport: str | None = None, paced: bool = False) -> dict[str, Any]:
-    """*paced*: upload with ``gemini_ws.audio.send_paced`` (its ticks are shared by every
-    session) instead of each session's own ``sleep_until`` loop, as the other contenders do."""
+    """*paced*: wait for each chunk's time with a ``gemini_ws.audio.Pacer`` (its ticks are
+    shared by every session) instead of ``trio.sleep_until``, as the other contenders do."""
     import trio
 
     from gemini_ws import Client, LiveConfig, ServerContent
-    from gemini_ws.audio import Pcm, send_paced
+    from gemini_ws.audio import Pacer
 
     async def session(client: Client, i: int, lats: list[float], arrived: Any,
                       ready: Any) -> None:
@@ -138,7 +139,10 @@ async def worker_gemini_ws(server: FastServer, n: int, seconds: float,
             async def upload() -> None:
                 count = int(seconds / PERIOD)
                 if paced:
-                    await send_paced(s, Pcm(UPLOAD * count, 16000), chunk_ms=round(PERIOD * 1000))
+                    pacer = Pacer(chunk_ms=round(PERIOD * 1000))
+                    for _ in range(count):
+                        await pacer.wait()
+                        await s.send_audio(UPLOAD)
                     return
                 start = trio.current_time()
                 for k in range(count):
@@ -315,7 +319,7 @@ TRIO_WORKERS: dict[str, Any] = {
     "gemini_ws": worker_gemini_ws,
     "gemini_ws (trio-websocket)": functools.partial(worker_gemini_ws,
                                                     transport="trio-websocket"),
-    "gemini_ws (send_paced)": functools.partial(worker_gemini_ws, paced=True),
+    "gemini_ws (audio.Pacer)": functools.partial(worker_gemini_ws, paced=True),
     "raw trio-websocket": worker_raw_trio_websocket,
     "bare trio (floor)": worker_bare_trio,
 }

@@ -15,7 +15,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 OUT = HERE.parent / "docs" / "_static" / "benchmarks.png"
 COLOURS = {"gemini_ws": "#2b7bba", "gemini_ws (trio-websocket)": "#7fb3dc",
-           "gemini_ws (send_paced)": "#4f95cc",
+           "gemini_ws (audio.Pacer)": "#4f95cc",
            "raw trio-websocket": "#9e9e9e", "google-genai": "#e07b39",
            "bare trio (floor)": "#cfcfcf", "bare websockets-asyncio (floor)": "#e0e0e0"}
 
@@ -23,7 +23,7 @@ COLOURS = {"gemini_ws": "#2b7bba", "gemini_ws (trio-websocket)": "#7fb3dc",
 def short(name: str) -> str:
     return {"raw trio-websocket": "raw\ntrio-ws",
             "gemini_ws (trio-websocket)": "gemini_ws\n(trio-ws)",
-            "gemini_ws (send_paced)": "gemini_ws\n(send_paced)",
+            "gemini_ws (audio.Pacer)": "gemini_ws\n(audio.Pacer)",
             "google-genai": "google-\ngenai", "bare trio (floor)": "bare trio\n(floor)",
             "bare websockets-asyncio (floor)": "bare ws\n(floor)"}.get(name, name)
 

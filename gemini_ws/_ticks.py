@@ -34,7 +34,11 @@ _TICKS: trio.lowlevel.RunVar[dict[float, _Tick]] = trio.lowlevel.RunVar("gemini_
 async def wait_tick(deadline: float) -> None:
     """``trio.sleep_until(deadline)``, shared by every task of the run waiting for the same
     *deadline*: one sleeps, the others park. Cancellable as a sleep is; a leader that is
-    cancelled hands the sleep to a waiter (if any)."""
+    cancelled hands the sleep to a waiter (if any). A deadline already passed is only a
+    checkpoint (a late pacer catching up costs no timer)."""
+    if deadline <= trio.current_time():
+        await trio.lowlevel.checkpoint()
+        return
     try:
         ticks = _TICKS.get()
     except LookupError:

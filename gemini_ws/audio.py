@@ -17,8 +17,9 @@ second of 48 kHz audio (some 20 times faster than real time; 8 to 16 kHz is twic
 soxr is over a hundred times faster still, and sharper: the two agree within -65 dB up to
 4 kHz, while the pure filter rolls off earlier towards 8 kHz.
 
-Two calls are async, :func:`send_paced` and :meth:`PlaybackBuffer.play`, and both pace
-themselves against trio's clock. The rest is synchronous: reading, resampling and writing are
+Three calls are async, :func:`send_paced`, :meth:`Pacer.wait` (the pacing of ``send_paced`` for
+an app's own loop) and :meth:`PlaybackBuffer.play`, and all pace themselves against trio's
+clock. The rest is synchronous: reading, resampling and writing are
 quick for speech-length audio; for long recordings, run :func:`read_wav` and :meth:`Pcm.to_input`
 in :func:`trio.to_thread.run_sync`.
 """
@@ -49,6 +50,7 @@ from ._types import ServerContent
 __all__ = [
     "INPUT_RATE",
     "OUTPUT_RATE",
+    "Pacer",
     "Pcm",
     "PlaybackBuffer",
     "PlaybackStatistics",
@@ -612,6 +614,90 @@ def _check_speed(speed: object) -> float:
     return float(speed)
 
 
+class Pacer:
+    """A clock for sending audio at the pace it is spoken, from your own loop: ``await
+    pacer.wait()`` before each chunk.
+
+    The first :meth:`wait` returns at once; the *k*-th returns at ``start + k * period``
+    (*period* being ``chunk_ms / speed``, *start* the latest multiple of it on trio's clock at
+    or before the first wait), so the time spent between waits does not add up into drift: a
+    late chunk is followed by the next one at once, and the audio is never more than one chunk
+    ahead of real time. ::
+
+        pacer = audio.Pacer(chunk_ms=20)
+        async for chunk in synthesizer:          # your audio source, 20 ms per chunk
+            await pacer.wait()
+            await s.send_audio(chunk)
+
+    Every Pacer (and every :func:`send_paced`) of the trio run with the same period waits for
+    the same ticks, and of the tasks waiting for one tick only one sleeps on a timer; the others
+    wait for it, which costs far less. An app streaming into many sessions then wakes once per
+    chunk for all of them instead of once per session (``bench_realtime.py``: the row
+    ``gemini_ws (audio.Pacer)`` against ``gemini_ws``, whose sessions each run their own
+    ``trio.sleep_until`` loop).
+
+    :meth:`wait` is a trio checkpoint and cancellable; a cancelled wait takes no tick. After a
+    gap in the audio (the microphone muted, the stream paused) call :meth:`restart`, or the
+    waits that follow return at once until the pace has caught up with the time that passed.
+    A Pacer belongs to one sender: two tasks sharing one would each take half of its ticks
+    (give each its own; they still share the timer).
+
+    Args:
+        chunk_ms: The length of a chunk, 10 to 1000 ms (20 to 40 ms suits the Live API).
+        speed: 1.0 paces in real time, 2.0 twice as fast; ``math.inf`` does not pace (every
+            wait is only a checkpoint).
+
+    Raises:
+        ConfigurationError: A bad argument.
+    """
+
+    __slots__ = ("_first", "_period", "_ticks")
+
+    def __init__(self, chunk_ms: int = 20, *, speed: float = 1.0) -> None:
+        self._period = _check_chunk_ms(chunk_ms) / 1000 / _check_speed(speed)
+        #: the grid index of the first tick (None until the first wait)
+        self._first: int | None = None
+        self._ticks = 0
+
+    @classmethod
+    def _every(cls, period: float) -> Pacer:
+        """A Pacer with *period* seconds between ticks (0: no pacing), arguments checked."""
+        self = cls.__new__(cls)
+        self._period, self._first, self._ticks = period, None, 0
+        return self
+
+    def __repr__(self) -> str:
+        return f"Pacer(period={self._period * 1000:g} ms, ticks={self._ticks})"
+
+    @property
+    def period(self) -> float:
+        """Seconds between ticks (0.0 with ``speed=math.inf``)."""
+        return self._period
+
+    @property
+    def ticks(self) -> int:
+        """Waits that returned since the first one (or the last :meth:`restart`)."""
+        return self._ticks
+
+    def restart(self) -> None:
+        """Start over: the next :meth:`wait` returns at once and the pace counts from it."""
+        self._first = None
+        self._ticks = 0
+
+    async def wait(self) -> None:
+        """Wait for the next tick (at once for the first; see the class docstring)."""
+        period = self._period
+        if period <= 0:
+            await trio.lowlevel.checkpoint()
+        else:
+            if self._first is None:
+                # on the grid every Pacer with this period shares (the same float for the same
+                # tick, whoever computes it)
+                self._first = math.floor(trio.current_time() / period)
+            await wait_tick((self._first + self._ticks) * period)
+        self._ticks += 1
+
+
 async def send_paced(
     stream: SupportsSendAudio,
     pcm: Pcm,
@@ -622,15 +708,16 @@ async def send_paced(
 ) -> float:
     """Send recorded audio in chunks at the pace of a microphone.
 
-    The first chunk goes out at once; chunk *k* at ``start + k * period``, the period being
-    ``chunk_duration / speed`` and *start* the latest multiple of it on trio's clock (at or
-    before the call), so time spent inside ``send_audio`` does not add up into drift (a late
-    chunk is followed by the next one at once) and the audio is never more than one chunk
-    ahead of real time. Every ``send_paced`` of a process with the same period sends on the
-    same ticks: many sessions streaming audio wake once per chunk for all of them, not each
-    at its own moment (a wake is most of what a paced chunk costs), and only one of them
-    sleeps on a timer (the others wait for it, which costs far less). The audio is sent at its
-    own rate: call :meth:`Pcm.to_input` first for the model's 16 kHz.
+    The chunks are paced by a :class:`Pacer`: the first goes out at once, chunk *k* at
+    ``start + k * period``, the period being ``chunk_duration / speed`` and *start* the latest
+    multiple of it on trio's clock (at or before the call), so time spent inside
+    ``send_audio`` does not add up into drift (a late chunk is followed by the next one at
+    once) and the audio is never more than one chunk ahead of real time. Every ``send_paced``
+    and Pacer of a process with the same period sends on the same ticks: many sessions
+    streaming audio wake once per chunk for all of them, not each at its own moment (a wake is
+    most of what a paced chunk costs), and only one of them sleeps on a timer (the others wait
+    for it, which costs far less). The audio is sent at its own rate: call
+    :meth:`Pcm.to_input` first for the model's 16 kHz.
 
     This does **not** end the audio stream. With automatic activity detection (the default),
     tell the server the file is over, or it keeps waiting for more speech::
@@ -662,16 +749,11 @@ async def send_paced(
     step = _chunk_bytes(pcm.sample_rate, _check_chunk_ms(chunk_ms))
     pace = _check_speed(speed)
     rate = pcm.sample_rate
-    period = step / 2 / rate / pace
-    # chunk k at tick (first + k) of the grid every call with this period shares (the same
-    # float for the same tick, whoever computes it)
-    first = math.floor(trio.current_time() / period) if period > 0 else 0
+    # (the period of whole samples: at common rates the same float as Pacer(chunk_ms)'s)
+    pacer = Pacer._every(step / 2 / rate / pace)
     sent = 0
-    for k, chunk in enumerate(_cut(pcm.data, step)):
-        if period > 0:
-            await wait_tick((first + k) * period)
-        else:
-            await trio.lowlevel.checkpoint()
+    for chunk in _cut(pcm.data, step):
+        await pacer.wait()
         await stream.send_audio(chunk, rate)
         sent += len(chunk)
         if on_chunk is not None:

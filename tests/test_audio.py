@@ -31,6 +31,7 @@ from gemini_ws import (
 from gemini_ws.audio import (
     INPUT_RATE,
     OUTPUT_RATE,
+    Pacer,
     Pcm,
     PlaybackBuffer,
     WavWriter,
@@ -600,6 +601,124 @@ async def test_send_paced_empty_audio() -> None:
     stream = FakeStream()
     assert await send_paced(stream, Pcm(b"", 16000)) == 0.0
     assert stream.sent == []
+
+
+# --- Pacer (send_paced's clock, for an app's own loop) ------------------------------------
+
+
+async def test_a_pacer_paces_an_apps_own_loop(autojump_clock: trio.testing.MockClock) -> None:
+    """An app's loop that takes 7 ms per chunk between waits: the first wait returns at once,
+    the others on the 20 ms grid from the latest tick before it, without drift."""
+    await trio.sleep(0.013)  # off the grid
+    begun = trio.current_time()
+    grid = math.floor(begun / 0.02) * 0.02
+    pacer = Pacer(chunk_ms=20)
+    times: list[float] = []
+    for _ in range(50):
+        await pacer.wait()
+        times.append(trio.current_time())
+        await trio.sleep(0.007)  # the app's own work
+    assert times[0] == begun
+    assert [t - grid for t in times[1:]] == pytest.approx([k * 0.02 for k in range(1, 50)])
+    assert pacer.ticks == 50 and pacer.period == 0.02
+    assert repr(pacer) == "Pacer(period=20 ms, ticks=50)"
+
+
+async def test_pacers_and_send_paced_share_ticks(autojump_clock: trio.testing.MockClock) -> None:
+    """A Pacer loop and a send_paced started 25 ms apart, off the grid: after their first
+    chunks both wake on the same ticks, and while they wait for one only one of them holds a
+    timer (the other is parked on it)."""
+    stream = FakeStream()
+    pacer_times: list[float] = []
+    one_sleeper: list[bool] = []
+
+    async def own_loop() -> None:
+        await trio.sleep(0.007)
+        pacer = Pacer(chunk_ms=20)
+        for _ in range(50):
+            await pacer.wait()
+            pacer_times.append(trio.current_time())
+
+    async def watch() -> None:
+        from gemini_ws._ticks import _TICKS
+
+        await trio.sleep(0.045)
+        for _ in range(10):  # between ticks, both are waiting for the next one
+            await trio.sleep(0.02)
+            ticks = _TICKS.get()
+            one_sleeper.append(
+                len(ticks) == 1
+                and all(t.leading and t.lot is not None and len(t.lot) == 1
+                        for t in ticks.values())
+            )
+
+    async def paced() -> None:
+        await trio.sleep(0.032)
+        await send_paced(stream, ONE_SECOND)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(own_loop)
+        nursery.start_soon(paced)
+        nursery.start_soon(watch)
+    assert set(stream.started[1:40]) <= set(pacer_times[2:]), "send_paced ticks with the Pacer"
+    assert one_sleeper == [True] * 10
+
+
+async def test_a_late_pacer_catches_up_and_restart_starts_over(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    pacer = Pacer(chunk_ms=20)
+    await pacer.wait()
+    start = trio.current_time()
+    await trio.sleep(0.101)  # the app stalled for five chunks
+    caught_up = []
+    for _ in range(6):
+        await pacer.wait()
+        caught_up.append(trio.current_time() - start)
+    # ticks 1..5 had passed: at once; tick 6 on time
+    assert caught_up == pytest.approx([0.101] * 5 + [0.12])
+
+    await trio.sleep(1.0)  # a gap in the audio: start over instead of bursting 50 chunks
+    pacer.restart()
+    assert pacer.ticks == 0
+    again = trio.current_time()
+    await pacer.wait()
+    await pacer.wait()
+    assert trio.current_time() - again <= 0.02 + 1e-9 and pacer.ticks == 2
+
+
+async def test_a_cancelled_pacer_wait_takes_no_tick(autojump_clock: trio.testing.MockClock) -> None:
+    pacer = Pacer(chunk_ms=40)
+    await pacer.wait()
+    grid = math.floor(trio.current_time() / 0.04) * 0.04
+    with trio.move_on_after(0.01) as scope:
+        await pacer.wait()
+    assert scope.cancelled_caught and pacer.ticks == 1
+    await pacer.wait()  # still tick 1
+    assert trio.current_time() == pytest.approx(grid + 0.04) and pacer.ticks == 2
+
+
+async def test_an_unpaced_pacer_only_checkpoints() -> None:
+    pacer = Pacer(speed=math.inf)
+    assert pacer.period == 0.0
+    start = trio.current_time()
+    for _ in range(100):
+        await pacer.wait()
+    assert pacer.ticks == 100 and trio.current_time() - start < 1.0
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        with pytest.raises(trio.Cancelled):
+            await pacer.wait()  # a checkpoint all the same
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"chunk_ms": 5}, "chunk_ms"), ({"chunk_ms": 20.0}, "chunk_ms"),
+     ({"chunk_ms": True}, "chunk_ms"), ({"speed": 0}, "speed"), ({"speed": math.nan}, "speed")],
+)
+def test_a_pacer_rejects_bad_arguments(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ConfigurationError, match=match):
+        Pacer(**kwargs)  # type: ignore[arg-type]
 
 
 # --- WavWriter ---------------------------------------------------------------------------
