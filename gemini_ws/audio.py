@@ -640,7 +640,8 @@ class Pacer:
     gap in the audio (the microphone muted, the stream paused) call :meth:`restart`, or the
     waits that follow return at once until the pace has caught up with the time that passed.
     A Pacer belongs to one sender: two tasks sharing one would each take half of its ticks
-    (give each its own; they still share the timer).
+    (give each its own; they still share the timer). Carried into another trio run (whose
+    clock is another), it starts over with its first wait there.
 
     Args:
         chunk_ms: The length of a chunk, 10 to 1000 ms (20 to 40 ms suits the Live API).
@@ -651,19 +652,23 @@ class Pacer:
         ConfigurationError: A bad argument.
     """
 
-    __slots__ = ("_first", "_period", "_ticks")
+    __slots__ = ("_first", "_period", "_run", "_ticks")
 
     def __init__(self, chunk_ms: int = 20, *, speed: float = 1.0) -> None:
         self._period = _check_chunk_ms(chunk_ms) / 1000 / _check_speed(speed)
         #: the grid index of the first tick (None until the first wait)
         self._first: int | None = None
         self._ticks = 0
+        #: the root task of the trio run whose clock the grid is on (each run's clock has its
+        #: own offset: a Pacer carried into another run starts over instead of waiting for a
+        #: time on the old clock)
+        self._run: object = None
 
     @classmethod
     def _every(cls, period: float) -> Pacer:
         """A Pacer with *period* seconds between ticks (0: no pacing), arguments checked."""
         self = cls.__new__(cls)
-        self._period, self._first, self._ticks = period, None, 0
+        self._period, self._first, self._ticks, self._run = period, None, 0, None
         return self
 
     def __repr__(self) -> str:
@@ -679,6 +684,15 @@ class Pacer:
         """Waits that returned since the first one (or the last :meth:`restart`)."""
         return self._ticks
 
+    @property
+    def behind(self) -> float:
+        """How far the sender is behind the pace: the seconds since the next tick was due (0.0
+        when the next :meth:`wait` will sleep, or before the first). A sender that keeps
+        falling behind is producing audio slower than real time. Call it inside the trio run."""
+        if self._first is None or self._run is not trio.lowlevel.current_root_task():
+            return 0.0
+        return max(0.0, trio.current_time() - (self._first + self._ticks) * self._period)
+
     def restart(self) -> None:
         """Start over: the next :meth:`wait` returns at once and the pace counts from it."""
         self._first = None
@@ -690,10 +704,12 @@ class Pacer:
         if period <= 0:
             await trio.lowlevel.checkpoint()
         else:
-            if self._first is None:
+            if self._first is None or self._run is not trio.lowlevel.current_root_task():
                 # on the grid every Pacer with this period shares (the same float for the same
                 # tick, whoever computes it)
                 self._first = math.floor(trio.current_time() / period)
+                self._ticks = 0
+                self._run = trio.lowlevel.current_root_task()
             await wait_tick((self._first + self._ticks) * period)
         self._ticks += 1
 

@@ -687,6 +687,40 @@ async def test_a_late_pacer_catches_up_and_restart_starts_over(
     assert trio.current_time() - again <= 0.02 + 1e-9 and pacer.ticks == 2
 
 
+async def test_a_pacer_says_how_far_behind_the_sender_is(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    pacer = Pacer(chunk_ms=20)
+    assert pacer.behind == 0.0  # before the first wait
+    await trio.sleep(0.013)
+    await pacer.wait()
+    due = (math.floor(trio.current_time() / 0.02) + 1) * 0.02
+    assert pacer.behind == 0.0  # the next tick is still ahead
+    await trio.sleep(0.05)  # the sender is slow
+    assert pacer.behind == pytest.approx(trio.current_time() - due)
+    for _ in range(3):  # the waits of the ticks passed return at once
+        await pacer.wait()
+    assert pacer.behind == 0.0
+
+
+def test_a_pacer_carried_into_another_trio_run_starts_over() -> None:
+    """Each trio run's clock has its own offset: a Pacer anchored in one run would, in the
+    next, wait for a time on the old clock (hours away, or long past: a burst)."""
+    pacer = Pacer(chunk_ms=20)
+
+    async def three() -> float:
+        start = trio.current_time()
+        with trio.fail_after(5):
+            for _ in range(3):
+                await pacer.wait()
+        return trio.current_time() - start
+
+    assert trio.run(three) <= 0.04 + 0.03
+    took = trio.run(three)
+    assert pacer.ticks == 3  # started over: no burst of "late" ticks
+    assert 0.02 <= took <= 0.04 + 0.03  # and paced on the new clock
+
+
 async def test_a_cancelled_pacer_wait_takes_no_tick(autojump_clock: trio.testing.MockClock) -> None:
     pacer = Pacer(chunk_ms=40)
     await pacer.wait()
