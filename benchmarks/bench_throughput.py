@@ -2,16 +2,30 @@
 transport), a raw trio-websocket client doing the same work, google-genai's Live client
 (asyncio), and two floors (benchmarks/_floors.py: a bare trio client, a bare websockets-asyncio
 client), on one server in its own process, over TLS (google-genai forces wss), contenders
-rotated each round.
+rotated each round, every run in a fresh client process.
 
 ``python benchmarks/bench_throughput.py [--quick] [--turns N] [--chunks N] [--rounds N]
-[--server fast|faithful]``
+[--server fast|faithful] [--contenders A,B]``
 
-Per round and contender: one session runs ``turns`` turns of ``chunks`` text chunks sent as fast
-as the socket takes them (throughput: chunks/s; latency under load), then one turn of
+Per round and contender, in a client process of its own (``--worker``): a short warm-up session
+(imports, generated hooks), then one session runs ``turns`` turns of ``chunks`` text chunks sent
+as fast as the socket takes them (throughput: chunks/s; latency under load), then one turn of
 ``paced`` chunks, one every ``interval`` microseconds (unloaded delivery latency). Every chunk
 carries the server's monotonic send stamp; latency is receipt minus stamp. Client and server
-CPU are read around each run, to show which side is the bottleneck.
+CPU are read around the full-speed session, to show which side is the bottleneck.
+
+A process of its own per run, as an application has: in one process shared by all contenders,
+each would pay the garbage collector's full passes over the others' objects (google-genai's
+models alone hold some 70,000), and whether such a pass falls into a run depends on the runs
+before it. Measured in one shared process: a single full pass cost gemini_ws 55 ms, 2.7 us per
+chunk of a 20,000-chunk run.
+
+The "vs X" ratios are taken within each round (X's CPU per chunk over this one's, both measured
+seconds apart) and the median over the rounds is reported: on a machine whose speed drifts by
+a quarter from one round to the next (shared cores), a ratio of two medians taken over
+different moments moves with the drift, while contenders measured side by side see the same
+machine. Many rounds (8 by default) spread every contender over the whole run. The ratios of
+the medians are kept in the JSON results too.
 
 The default server is benchmarks/_fast_server.py (pre-encoded frames; see its docstring for why).
 ``--server faithful`` runs benchmarks/_server_proc.py (gemini_ws.testing's fake) instead, for
@@ -33,24 +47,28 @@ from typing import Any
 
 import orjson
 import trio
-import trio_websocket
 from _common import (
     HERE,
     MODEL,
     PATH,
     FastServer,
+    add_worker_arguments,
     genai_client,
     markdown,
     median,
     pct,
+    pick_contenders,
+    proc_cpu,
     rotated,
+    run_worker,
     self_cpu,
     spawn,
     text_stamp,
+    worker_server,
     write_results,
 )
 
-from gemini_ws import Client, LiveConfig, ServerContent
+# (each contender imports its client itself: a worker process loads its own only)
 
 Turns = list[str]  # the user texts of a run: one per turn
 Result = tuple[list[float], list[float]]  # per-turn seconds, per-chunk latencies (ms)
@@ -70,6 +88,8 @@ class FaithfulServer(FastServer):
 
 
 async def run_gemini_ws(server: FastServer, turns: Turns, transport: str | None = None) -> Result:
+    from gemini_ws import Client, LiveConfig, ServerContent
+
     times: list[float] = []
     lats: list[float] = []
     async with Client(api_key=server.key, base_url=server.url,
@@ -89,6 +109,8 @@ async def run_gemini_ws(server: FastServer, turns: Turns, transport: str | None 
 
 
 async def run_raw(server: FastServer, turns: Turns) -> Result:
+    import trio_websocket
+
     times: list[float] = []
     lats: list[float] = []
     async with trio_websocket.open_websocket_url(
@@ -207,15 +229,34 @@ REFERENCES = ("google-genai", "raw trio-websocket", "bare trio (floor)",
               "bare websockets-asyncio (floor)")
 
 
-def run(name: str, server: FastServer,
-        turns: Turns) -> tuple[Result, float, float, float, float]:
-    """(result, client CPU share, server CPU share, wall seconds, client CPU seconds)."""
-    loop, fn = CONTENDERS[name]
-    c0, s0, w0 = self_cpu(), server.cpu_seconds(), time.perf_counter()
-    result = trio.run(fn, server, turns) if loop == "trio" else asyncio.run(fn(server, turns))
+def worker(args: argparse.Namespace) -> dict[str, Any]:
+    """One run of contender ``args.worker``, in this (fresh) process."""
+    server = worker_server(args)
+    pids = [int(pid) for pid in args.server_pids.split()]
+    loop, fn = CONTENDERS[args.worker]
+
+    def go(turns: Turns) -> Result:
+        if loop == "trio":
+            return trio.run(fn, server, turns)  # type: ignore[no-any-return]
+        return asyncio.run(fn(server, turns))  # type: ignore[no-any-return]
+
+    go(["chunks 50"])  # warm-up: imports, generated hooks, code paths
+    c0, s0, w0 = self_cpu(), sum(proc_cpu(pid) for pid in pids), time.perf_counter()
+    times, loaded = go([f"chunks {args.chunks}"] * args.turns)
     wall = time.perf_counter() - w0
     cpu = self_cpu() - c0
-    return result, cpu / wall, (server.cpu_seconds() - s0) / wall, wall, cpu
+    chunks = args.turns * args.chunks
+    out: dict[str, Any] = {
+        "chunks_per_s": chunks / sum(times),
+        "us_per_chunk": cpu / chunks * 1e6,
+        "client_cpu": cpu / wall,
+        "server_cpu": (sum(proc_cpu(pid) for pid in pids) - s0) / wall,
+        "loaded": loaded,
+        "unloaded": [],
+    }
+    if args.server == "fast":
+        _, out["unloaded"] = go([f"paced {args.paced} {args.interval}"])
+    return out
 
 
 def main() -> None:
@@ -223,14 +264,20 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a smoke run (small numbers)")
     parser.add_argument("--turns", type=int, default=20)
     parser.add_argument("--chunks", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--paced", type=int, default=1000, help="chunks in the latency turn")
     parser.add_argument("--interval", type=int, default=1000, help="microseconds between them")
     parser.add_argument("--server", choices=["fast", "faithful"], default="fast")
+    parser.add_argument("--contenders", default=",".join(CONTENDERS))
+    parser.add_argument("--server-pids", default="", help=argparse.SUPPRESS)
+    add_worker_arguments(parser, list(CONTENDERS))
     args = parser.parse_args()
     if args.quick:
         args.turns, args.chunks, args.rounds, args.paced = 2, 200, 1, 100
-    names = list(CONTENDERS)
+    if args.worker:
+        print(json.dumps(worker(args)))
+        return
+    names = pick_contenders(parser, args.contenders, list(CONTENDERS))
     rates: dict[str, list[float]] = {n: [] for n in names}
     loaded: dict[str, list[float]] = {n: [] for n in names}
     unloaded: dict[str, list[float]] = {n: [] for n in names}
@@ -238,22 +285,21 @@ def main() -> None:
     us_per_chunk: dict[str, list[float]] = {n: [] for n in names}
     scpu: dict[str, list[float]] = {n: [] for n in names}
     server = FaithfulServer() if args.server == "faithful" else FastServer(tls=True)
-    bulk = [f"chunks {args.chunks}"] * args.turns
-    paced = [f"paced {args.paced} {args.interval}"]
+    options = ["--turns", str(args.turns), "--chunks", str(args.chunks),
+               "--paced", str(args.paced), "--interval", str(args.interval),
+               "--server", args.server, "--server-pids", " ".join(map(str, server.pids))]
     try:
-        for name in names:  # warm-up: imports, TLS session setup, code paths
-            run(name, server, ["chunks 50"])
         for r in range(args.rounds):
             for name in rotated(names, r):
-                (times, lats), cc, sc, _, cpu = run(name, server, bulk)
-                rates[name].append(args.turns * args.chunks / sum(times))
-                us_per_chunk[name].append(cpu / (args.turns * args.chunks) * 1e6)
-                loaded[name].extend(lats)
-                ccpu[name].append(cc)
-                scpu[name].append(sc)
-                if args.server == "fast":
-                    (_, lats), _, _, _, _ = run(name, server, paced)
-                    unloaded[name].extend(lats)
+                out = run_worker(__file__, name, server, *options)
+                rates[name].append(out["chunks_per_s"])
+                us_per_chunk[name].append(out["us_per_chunk"])
+                loaded[name].extend(out["loaded"])
+                unloaded[name].extend(out["unloaded"])
+                ccpu[name].append(out["client_cpu"])
+                scpu[name].append(out["server_cpu"])
+                print(f"  round {r + 1}: {name:>31} {out['us_per_chunk']:6.1f} us CPU/chunk "
+                      f"{out['chunks_per_s']:9,.0f} chunks/s", flush=True)
     finally:
         server.close()
     rows: list[dict[str, Any]] = []
@@ -275,11 +321,18 @@ def main() -> None:
     refs = [ref for ref in REFERENCES if ref in by]
 
     def cpu_ratio(name: str, ref: str) -> float:
-        """How many times less client CPU per chunk *name* spends than *ref*."""
+        """How many times less client CPU per chunk *name* spends than *ref*: the median of
+        the ratios within each round."""
+        return median([theirs / ours for ours, theirs in
+                       zip(us_per_chunk[name], us_per_chunk[ref], strict=True)])
+
+    def ratio_of_medians(name: str, ref: str) -> float:
         return by[ref]["cpu_us_per_chunk_median"] / by[name]["cpu_us_per_chunk_median"]
 
     ratios = {f"gemini_ws vs {ref} (CPU per chunk)": cpu_ratio("gemini_ws", ref)
               for ref in refs}
+    medians_ratios = {f"gemini_ws vs {ref} (CPU per chunk, ratio of medians)":
+                      ratio_of_medians("gemini_ws", ref) for ref in refs}
     ratios["gemini_ws vs google-genai (chunks/s)"] = (
         by["gemini_ws"]["chunks_per_s_median"] / by["google-genai"]["chunks_per_s_median"])
     table = markdown(
@@ -301,13 +354,19 @@ def main() -> None:
         f"{args.interval} us. Server: {script}, "
         f"own process, TLS (each frame its own TLS record, as a streaming server writes them). "
         f"Client CPU per chunk: process CPU time (user + system) of the full-speed run / "
-        f"chunks; 'vs X': X's CPU per chunk / this one's. CPU columns: share of one core."
+        f"chunks; 'vs X': X's CPU per chunk / this one's, within each round, median over the "
+        f"rounds. CPU columns: share of one core."
     )
     targets = "; ".join(f"{k} = {v:.2f}x" for k, v in ratios.items())
     targets += " (targets: >= 5x google-genai and >= 3x raw trio-websocket per chunk)"
+    spread = "; ".join(
+        f"{name}: {min(us_per_chunk[name]):.1f} to {max(us_per_chunk[name]):.1f} us"
+        for name in names)
+    targets += (f". Per-chunk CPU over the rounds: {spread}. Ratios of the medians instead: "
+                + "; ".join(f"{k.split(' (')[0]} = {v:.2f}x" for k, v in medians_ratios.items()))
     name = "throughput" if args.server == "fast" else "throughput-faithful-server"
     write_results(name, args.quick, header, [table, targets],
-                  {"results": rows, "ratios": ratios})
+                  {"results": rows, "ratios": ratios, "ratios_of_medians": medians_ratios})
 
 
 if __name__ == "__main__":

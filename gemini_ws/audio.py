@@ -686,9 +686,10 @@ class Pacer:
 
     @property
     def behind(self) -> float:
-        """How far the sender is behind the pace: the seconds since the next tick was due (0.0
-        when the next :meth:`wait` will sleep, or before the first). A sender that keeps
-        falling behind is producing audio slower than real time. Call it inside the trio run."""
+        """The seconds since the next tick was due, which is how far the sender is behind the
+        pace (0.0 when the next :meth:`wait` will sleep, or before the first). A sender that
+        keeps falling behind is producing audio slower than real time. Call it inside the trio
+        run."""
         if self._first is None or self._run is not trio.lowlevel.current_root_task():
             return 0.0
         return max(0.0, trio.current_time() - (self._first + self._ticks) * self._period)
