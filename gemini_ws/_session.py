@@ -40,9 +40,16 @@ client observes, never by pairing each turn-ending message with one ``turnComple
    tool responses and partial content are never requests: they start no turn of their own.
    This relies on the service's rule that a handle is resumable only while no consumed input
    waits for its answer.
-3. Other messages are covered when they were written before a covered request, or when their
-   write had completed before the client received the ``turnComplete`` or ``interrupted`` that
-   preceded the handle.
+3. Other messages are covered when they were written before a covered request. Beyond that:
+
+   * streamed media (audio, video) and tool responses are covered when their write had
+     completed before the client received the ``turnComplete`` or ``interrupted`` that preceded
+     the handle (a tool response of a blocking call is read before the turn that needed it can
+     end);
+   * anything else (partial ``clientContent``, activity and stream-end markers) is covered when
+     its write had completed at least two round trips (:attr:`Session.round_trip`, measured by
+     the stream) before the handle arrived: one that left later may still have been on its way
+     to the server when it took the snapshot, and is sent again (at most twice, never lost).
 
 Limits (continuous audio): audio still in flight to the server during the one-way trip before a
 ``turnComplete`` may be counted as covered though the server read it after the snapshot, so at
@@ -86,6 +93,7 @@ from ._types import (
     SessionResumptionUpdate,
     Setup,
     ToolCall,
+    ToolResponse,
     audio_chunk,
 )
 from ._validate import validated
@@ -295,6 +303,8 @@ class Outgoing:
     seed: bool = False
     #: for an audio chunk: its PCM and sample rate (then ``message`` may be None)
     audio: tuple[bytes, int] | None = None
+    #: when its last write completed (trio's clock; +inf while unknown: never old enough)
+    written_at: float = math.inf
 
     @property
     def message(self) -> ClientMessage:
@@ -310,6 +320,19 @@ class Outgoing:
     def size(self) -> int:
         """The size the queues weigh it with."""
         return len(self.text)
+
+
+def _covered_at_turn_end(item: Outgoing) -> bool:
+    """Whether *item* counts as read once a turn end arrived after its write (rule 3): streamed
+    media and tool responses do; other messages need their margin of two round trips."""
+    if item.audio is not None:
+        return True
+    message = item.message
+    if isinstance(message, ToolResponse):
+        return True
+    return isinstance(message, RealtimeInput) and (
+        message.audio is not None or message.video is not None or bool(message.media_chunks)
+    )
 
 
 def is_request(message: ClientMessage) -> bool:
@@ -358,8 +381,14 @@ class _Link:
     pending: deque[Outgoing] = attrs.Factory(deque)
     #: the newest seq whose write completed on this connection
     written_seq: int = 0
-    #: the newest seq known consumed from evidence (turnComplete, interrupted, answers)
+    #: the newest seq known consumed because a request at or after it was answered
     evidence_seq: int = 0
+    #: the newest seq whose write had completed when the last turn end (``turnComplete``,
+    #: ``interrupted``) arrived: media and tool responses up to it count as read (rule 3)
+    turn_end_seq: int = 0
+    #: when the last turn end or handle arrived: other messages written two round trips before
+    #: it count as read (rule 3)
+    evidence_at: float = -math.inf
     #: a final turnComplete arrived and its handle has not yet
     handle_due: bool = False
     #: the model is generating (content, a tool call, a non-resumable update)
@@ -388,8 +417,12 @@ class Session:
         self.handle: str | None = (
             setup.session_resumption.handle if setup.session_resumption is not None else None
         )
-        #: the newest seq the newest handle covers
+        #: the newest seq the newest handle covers (every message up to it; a later one may
+        #: be covered too, see rule 3)
         self.covered_seq = 0
+        #: seconds from a message's write to the server's answer to it, as measured on the
+        #: current connection (its setup's round trip): the margin of rule 3 is twice that
+        self.round_trip = 0.0
         self._seq = 0
         self._log: deque[Outgoing] = deque()
         self._log_bytes = 0
@@ -428,8 +461,18 @@ class Session:
         """Messages written that may not have been consumed, oldest first: the newest handle
         does not cover them (a resume restores a state without them) and nothing the server
         sent since (an answer, a ``turnComplete`` after them) shows they arrived."""
-        evidence = self._link.evidence_seq
-        return tuple(item for item in self._log if item.seq > evidence)
+        link = self._link
+        return tuple(item for item in self._log if not self._known_read(item, link.evidence_at))
+
+    def _known_read(self, item: Outgoing, at: float) -> bool:
+        """Whether what the server sent shows it read *item* (on the current connection) by
+        the time it sent what arrived at *at* (rule 3 of the module docstring)."""
+        link = self._link
+        if item.seq <= link.evidence_seq:
+            return True
+        if _covered_at_turn_end(item):
+            return item.seq <= link.turn_end_seq
+        return item.seq <= link.written_seq and item.written_at <= at - 2 * self.round_trip
 
     @property
     def in_flight(self) -> Outgoing | None:
@@ -502,8 +545,8 @@ class Session:
             link.pending.append(item)
         return []
 
-    def write_done(self, item: Outgoing, generation: int) -> list[Action]:
-        """The write of *item* returned."""
+    def write_done(self, item: Outgoing, generation: int, now: float = math.inf) -> list[Action]:
+        """The write of *item* returned (at *now*)."""
         if generation != self._link.generation:
             return []
         link = self._link
@@ -513,6 +556,7 @@ class Session:
                 return []  # written to a connection already reported lost: still unsure
             raise SessionStateError("write_done for a message not being written")
         link.in_flight = None
+        item.written_at = now
         link.written_seq = max(link.written_seq, item.seq)
         if self.policy is not None and item.seq > self.covered_seq and not item.seed:
             self._keep(item)
@@ -640,7 +684,8 @@ class Session:
                 )
             if message.turn_complete:
                 self.turns_completed += 1
-                link.evidence_seq = max(link.evidence_seq, link.written_seq)
+                link.turn_end_seq = link.written_seq
+                link.evidence_at = now
                 if link.in_progress and not message.waiting_for_input:
                     link.answer_deferred = True
                 else:
@@ -649,7 +694,8 @@ class Session:
                 if self.policy is not None:
                     link.handle_due = True
             elif message.interrupted:
-                link.evidence_seq = max(link.evidence_seq, link.written_seq)
+                link.turn_end_seq = link.written_seq
+                link.evidence_at = now
             elif message.model_turn is not None or message.output_transcription is not None:
                 link.turn_open = True
             if (message.waiting_for_input or not link.in_progress) and link.answer_deferred:
@@ -659,7 +705,9 @@ class Session:
             link.turn_open = True
         elif isinstance(message, SessionResumptionUpdate):
             if message.resumable and message.new_handle:
-                self._new_handle(message.new_handle, message.last_consumed_client_message_index)
+                self._new_handle(
+                    message.new_handle, message.last_consumed_client_message_index, now
+                )
             elif not message.resumable:
                 link.turn_open = True
         elif isinstance(message, GoAway):
@@ -681,7 +729,7 @@ class Session:
             answered = link.pending.popleft()
             link.evidence_seq = max(link.evidence_seq, answered.seq)
 
-    def _new_handle(self, handle: str, last_consumed: int | None) -> None:
+    def _new_handle(self, handle: str, last_consumed: int | None, now: float) -> None:
         link = self._link
         self.handle = handle
         link.handle_due = False
@@ -698,9 +746,23 @@ class Session:
             if in_flight is not None and in_flight.index <= last_consumed:
                 covered = max(covered, in_flight.seq)
         else:
-            covered = link.evidence_seq
-            if link.pending:
-                covered = min(covered, link.pending[0].seq - 1)
+            # rules 2 and 3: what the server shows it read, short of a request still waiting
+            # for its answer (the snapshot was taken while the model was idle)
+            link.evidence_at = max(link.evidence_at, now)
+            limit = (
+                link.pending[0].seq - 1
+                if link.pending
+                else max(link.written_seq, link.evidence_seq)  # (a reply can beat its write)
+            )
+            kept: deque[Outgoing] = deque()
+            for item in self._log:
+                if item.seq <= limit and self._known_read(item, link.evidence_at):
+                    self._log_bytes -= item.size
+                else:
+                    kept.append(item)
+            self._log = kept
+            # the prefix: every message before the oldest one still kept
+            covered = min(limit, kept[0].seq - 1) if kept else limit
         self.covered_seq = max(self.covered_seq, covered)
         self._forget_covered()
 

@@ -18,6 +18,9 @@ gemini_ws.testing), so a test can judge the client by the server's own record.
   the new connection consumes is appended. Unknown handle (or any, while ``refuse_resumes`` is
   set): 1008. With
   ``refuse_resume_while_open`` a resume while another connection of the session is open: 1011.
+* ``read_delay``: each client message, the setup too, is taken that long after it was read (the
+  uplink's latency); ``gap``: the pause between the messages of a reply (a model
+  streaming at its pace). Both 0 by default.
 * ``stall(session)`` makes a session's current connection stop reading (its socket fills up once
   trio-websocket's one-message queue is full); it never reads again.
 * Faults (``go_away``, ``close``, ``abort``) target a session's current connection, ``when``:
@@ -150,7 +153,10 @@ class Connection:
 
 class RecordingServer:
     def __init__(self, latency: float, chunks: int, refuse_resume_while_open: bool,
-                 max_message_size: int = 2**20, receive_buffer: int | None = None) -> None:
+                 max_message_size: int = 2**20, receive_buffer: int | None = None,
+                 read_delay: float = 0.0, gap: float = 0.0) -> None:
+        self.read_delay = read_delay
+        self.gap = gap
         self.max_message_size = max_message_size
         self.receive_buffer = receive_buffer
         self.latency = latency
@@ -315,6 +321,8 @@ class RecordingServer:
         conn.reading = None
         if conn.stalled:
             await trio.sleep_forever()
+        if self.read_delay:
+            await trio.sleep(self.read_delay)
         try:
             message = json.loads(raw)
         except ValueError:
@@ -409,6 +417,8 @@ class RecordingServer:
                     await self._send(conn, {"serverContent": {"modelTurn": {"parts": [part]}}})
                     if k == 1 and await self._fire(conn, "mid_reply"):
                         return
+                    if self.gap:
+                        await trio.sleep(self.gap)
                 await self._send(conn, {"serverContent": {"turnComplete": True}})
                 conn.pending -= 1
                 model.answered.append(text)
@@ -434,11 +444,13 @@ async def open_recording_server(
     refuse_resume_while_open: bool = True,
     max_message_size: int = 2**20,
     receive_buffer: int | None = None,
+    read_delay: float = 0.0,
+    gap: float = 0.0,
 ) -> AsyncIterator[RecordingServer]:
     """Serve on ws://127.0.0.1:<free port> for the block; every task and socket ends with it.
     *receive_buffer*: SO_RCVBUF of every accepted socket (None: the system's)."""
     server = RecordingServer(latency, chunks, refuse_resume_while_open, max_message_size,
-                             receive_buffer)
+                             receive_buffer, read_delay, gap)
     error: BaseException | None = None
     try:
         async with trio.open_nursery() as nursery:

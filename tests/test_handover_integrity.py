@@ -43,6 +43,7 @@ from ._recording_server import (
 from .conftest import TEST_KEY
 
 MODEL = "gemini-3.1-flash-live-preview"
+MODEL_2_5 = "gemini-2.5-flash-native-audio-preview-12-2025"
 TEXT = LiveConfig(response_modalities=["TEXT"])
 FAST = ReconnectPolicy(initial_backoff=0.01, max_backoff=0.05)
 latencies = pytest.mark.parametrize("latency", [0.0, 0.03])
@@ -215,9 +216,9 @@ async def test_server_faults() -> None:
 
 
 @asynccontextmanager
-async def live(latency: float, **client_options: Any) -> AsyncIterator[tuple[RecordingServer,
-                                                                             Client]]:
-    async with open_recording_server(latency) as server:
+async def live(latency: float, *, read_delay: float = 0.0, gap: float = 0.0,
+               **client_options: Any) -> AsyncIterator[tuple[RecordingServer, Client]]:
+    async with open_recording_server(latency, read_delay=read_delay, gap=gap) as server:
         async with Client(api_key=TEST_KEY, base_url=server.url, heartbeat_interval=None,
                           **client_options) as client:
             yield server, client
@@ -415,6 +416,46 @@ async def test_abort_mid_turn_answers_that_turn_exactly_once(
     judge(session, qs)
     assert [(e.reason, e.interrupted_turn) for e in events] == [("connection_lost", True)]
     assert session.model.answered == qs, "each turn answered once, in order"
+
+
+@latencies
+@pytest.mark.parametrize("fault", ["close", "abort"])
+async def test_partial_content_written_as_a_reply_ends_survives_a_drop(
+    latency: float, fault: str
+) -> None:
+    """A clientContent without turnComplete (context for the next question) is written when the
+    reply's last chunk arrives: its write has completed before the client receives the
+    ``turnComplete``, but it reaches the server 30 ms later (the uplink's latency), after the
+    server took the handle. The connection drops right after that handle. The resume restores
+    a state without the context, so the stream must send it again; the model ends up with each
+    question and the context exactly once, and nothing is reported unsent."""
+    qs, events = questions(21, 2), []
+    context = "context for the next question"
+    async with live(latency, read_delay=0.03, gap=0.01) as (server, client):
+        with guarded(8):
+            # (a 2.5 model: 3.x models take no partial clientContent)
+            async with client.stream(MODEL_2_5, config=TEXT, reconnect=FAST) as s:
+                session = server.session()
+                if fault == "close":
+                    server.close(when="after_handle", code=1011)
+                else:
+                    server.abort(when="after_handle")
+                await s.send_text(qs[0])
+                text = ""
+                async for msg in s.turn():
+                    if isinstance(msg, ServerContent) and msg.text:
+                        text += msg.text
+                        if text == server.reply_to(qs[0]):  # the last chunk
+                            await s.send_text(context, turn_complete=False)
+                await until_resumed(s, events)
+                await s.send_text(qs[1])
+                # the model reads the context and the question as one user turn
+                assert await reply(s, events) == server.reply_to(f"{context} {qs[1]}")
+            unsent = s.unsent
+    assert unsent == ()
+    judge(session, [qs[0], context, qs[1]])
+    assert session.texts().count(context) == 1, session.texts()
+    assert [e.reason for e in events] == ["connection_lost"]
 
 
 # --- 6: reconfigure -----------------------------------------------------------------------------

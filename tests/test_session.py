@@ -32,6 +32,7 @@ from gemini_ws._session import (
 from gemini_ws._types import (
     ClientContent,
     Content,
+    FunctionResponse,
     GoAway,
     Part,
     RealtimeInput,
@@ -39,6 +40,7 @@ from gemini_ws._types import (
     SessionResumptionConfig,
     SessionResumptionUpdate,
     Setup,
+    ToolResponse,
 )
 
 POLICY = ReconnectPolicy(initial_backoff=0.0, jitter=0.0, max_attempts=3)
@@ -121,6 +123,33 @@ def test_a_reply_that_arrives_before_the_write_returns_still_counts() -> None:
     answer(s, "h1")  # the whole reply before write_done
     s.write_done(a, s.generation)
     assert s.covered_seq == a.seq and s.replay_log == ()
+
+
+def test_partial_content_counts_as_read_two_round_trips_after_its_write() -> None:
+    """Rule 3: a message that is no request, written just before the turn end, may still be on
+    its way to the server when it takes the snapshot: a handle arriving within two round trips
+    of its write does not cover it (it stays for replay, and is reported if the session fails);
+    a later one does. Audio and tool responses written before the turn end count as read (the
+    documented limit of continuous audio)."""
+    s = make_session()
+    s.round_trip = 0.03
+    gen = s.generation
+    question = turn("q")
+    context = Outgoing(ClientContent(turns=(Content(parts=(Part(text="ctx"),), role="user"),),
+                                     turn_complete=False), "ctx")
+    chunk = Outgoing(None, "audio", audio=(b"\0\0", 16000))
+    tool = Outgoing(ToolResponse(function_responses=(FunctionResponse(id="c1", name="f"),)),
+                    "tool")
+    write(s, question)
+    for item, at in ((tool, 9.0), (context, 10.0), (chunk, 10.001)):
+        s.write_started(item, gen)
+        s.write_done(item, gen, at)
+    server(s, TC, 10.010)
+    server(s, handle("h1"), 10.011)
+    assert s.replay_log == (context,) and s.unconfirmed() == (context,)
+    assert s.covered_seq == tool.seq  # the prefix ends before the context
+    server(s, handle("h2"), 10.2)  # (an update with no turn) long after the context's write
+    assert s.replay_log == () and s.covered_seq == chunk.seq
 
 
 def test_thinking_models_several_turn_completes_answer_once() -> None:
