@@ -376,15 +376,31 @@ class LiveConnection:
             if ws.closed is not None:
                 return
             now = trio.current_time()
+            stuck = ws.send_stuck_since
+            if stuck is not None and now - stuck >= timeout and not self._take_pong():
+                # the uplink took no byte for the whole timeout (no ping can even go out): a
+                # peer that stopped reading, whose buffers are full
+                await self.abort(
+                    HeartbeatTimeoutError(
+                        f"the server took no data for {timeout} s: the connection is "
+                        "considered dead",
+                        resume_handle=self.resume_handle,
+                    )
+                )
+                return
             if ping is not None and not self._take_pong() and now >= ping[2] + timeout:
                 self._ping = None
                 ws.forget_ping(ping[0])
                 sent_at = ping[2]
+                # held up either way: the app not reading (so neither is the stream), or the
+                # uplink full around the ping (it may sit behind the send buffers); a write the
+                # socket took at once says nothing (a peer that stopped reading still lets the
+                # buffers fill for a while: an app streaming audio must not hide it)
                 if (
                     self._backpressure
                     or self._backpressure_ended_at >= sent_at
                     or ws.writing_since is not None
-                    or ws.last_write_end >= sent_at + timeout / 2
+                    or ws.last_slow_write_end >= sent_at - timeout
                 ):
                     self._heartbeats_suspended += 1
                 else:

@@ -42,6 +42,10 @@ __all__ = ["CloseInfo", "Transport", "WebSocket", "WebSocketClosed"]
 
 _READ_SIZE = 256 * 1024
 
+#: a write that took this long had to wait for the socket: the send buffers were full, and a
+#: ping written around then may sit behind them (the heartbeat does not count its pong late)
+SLOW_WRITE = 0.01
+
 
 @attrs.frozen
 class CloseInfo:
@@ -78,8 +82,15 @@ class Transport(Protocol):
         """When the write under way started (None while no write waits for the socket)."""
 
     @property
-    def last_write_end(self) -> float:
-        """When the last write finished."""
+    def last_slow_write_end(self) -> float:
+        """When the last write that had to wait for the socket (:data:`SLOW_WRITE` or longer)
+        finished (``-inf`` before one). A write the socket takes at once says nothing about
+        a pong: a peer that stopped reading still lets the send buffers fill for a while."""
+
+    @property
+    def send_stuck_since(self) -> float | None:
+        """Since when the socket has taken no byte of the write under way (None while it takes
+        them, while no write waits, or when the byte stream does not tell: plain ``ws://``)."""
 
     @property
     def last_pong_at(self) -> float:
@@ -147,10 +158,11 @@ class WebSocket:
         self._reader_changed = trio.lowlevel.ParkingLot()
         self._broken = False
         self._pongs: dict[bytes, trio.Event] = {}
-        #: set while a write is waiting for the socket (the uplink is the bottleneck)
+        #: set while a write is under way (seen by other tasks only while it waits for the
+        #: socket: the uplink is the bottleneck)
         self.writing_since: float | None = None
-        #: when the last write finished
-        self.last_write_end = float("-inf")
+        #: when the last write that had to wait for the socket finished
+        self.last_slow_write_end = float("-inf")
         self.last_pong_at = float("-inf")
 
     # --- opening -------------------------------------------------------------------------
@@ -215,6 +227,13 @@ class WebSocket:
         self._absorb(events[1:])
 
     # --- state -----------------------------------------------------------------------------
+    @property
+    def send_stuck_since(self) -> float | None:
+        """Since when the socket has taken no byte of the write under way (see
+        :class:`Transport`)."""
+        stream = self._stream
+        return stream.stuck_since if isinstance(stream, TLSStream) else None
+
     @property
     def reader_attached(self) -> bool:
         """Set by the task that reads this connection while it does (``aclose`` then lets it
@@ -400,8 +419,10 @@ class WebSocket:
                 raise WebSocketClosed(self._closed or CloseInfo(1006, "", by_peer=False)) from None
             raise
         finally:
+            end = trio.current_time()
+            if end - self.writing_since >= SLOW_WRITE:
+                self.last_slow_write_end = end
             self.writing_since = None
-            self.last_write_end = trio.current_time()
 
     async def send(self, data: str | bytes) -> None:
         """Send one message (text for ``str``). Waits while another write is under way.

@@ -45,8 +45,9 @@ from ._errors import (
     HandshakeRejectedError,
     leaves,
 )
+from ._tls import TLSStream
 from ._transport import ByteStream, Endpoint, open_byte_stream
-from ._websocket import CloseInfo, WebSocketClosed
+from ._websocket import SLOW_WRITE, CloseInfo, WebSocketClosed
 
 __all__ = ["TrioWebSocket"]
 
@@ -65,7 +66,7 @@ class _WatchedStream(trio.abc.Stream):
         self.inner = inner
         self.torn = False
         self.writing_since: float | None = None
-        self.last_write_end = -math.inf
+        self.last_slow_write_end = -math.inf
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         await trio.lowlevel.checkpoint_if_cancelled()  # a cancel here writes nothing
@@ -76,8 +77,10 @@ class _WatchedStream(trio.abc.Stream):
             self.torn = True  # part of a frame may be on the wire
             raise
         finally:
+            end = trio.current_time()
+            if end - self.writing_since >= SLOW_WRITE:
+                self.last_slow_write_end = end
             self.writing_since = None
-            self.last_write_end = trio.current_time()
 
     async def wait_send_all_might_not_block(self) -> None:
         await self.inner.wait_send_all_might_not_block()
@@ -113,9 +116,16 @@ class TrioWebSocket:
         return self._stream.writing_since
 
     @property
-    def last_write_end(self) -> float:
-        """When the last write finished."""
-        return self._stream.last_write_end
+    def last_slow_write_end(self) -> float:
+        """When the last write that had to wait for the socket finished."""
+        return self._stream.last_slow_write_end
+
+    @property
+    def send_stuck_since(self) -> float | None:
+        """Since when the socket has taken no byte of the write under way (None while it takes
+        them, or over plain ``ws://``, whose stream does not tell)."""
+        inner = self._stream.inner
+        return inner.stuck_since if isinstance(inner, TLSStream) else None
 
     # --- opening -------------------------------------------------------------------------
     @classmethod
