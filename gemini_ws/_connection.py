@@ -376,18 +376,6 @@ class LiveConnection:
             if ws.closed is not None:
                 return
             now = trio.current_time()
-            stuck = ws.send_stuck_since
-            if stuck is not None and now - stuck >= timeout and not self._take_pong():
-                # the uplink took no byte for the whole timeout (no ping can even go out): a
-                # peer that stopped reading, whose buffers are full
-                await self.abort(
-                    HeartbeatTimeoutError(
-                        f"the server took no data for {timeout} s: the connection is "
-                        "considered dead",
-                        resume_handle=self.resume_handle,
-                    )
-                )
-                return
             if ping is not None and not self._take_pong() and now >= ping[2] + timeout:
                 self._ping = None
                 ws.forget_ping(ping[0])

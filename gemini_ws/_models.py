@@ -24,7 +24,14 @@ from ._errors import ConfigurationError
 if TYPE_CHECKING:
     from ._types import Setup
 
-__all__ = ["DEFAULT_TRAITS", "MODEL_TRAITS", "ModelTraits", "check_setup_for_model", "traits_of"]
+__all__ = [
+    "DEFAULT_TRAITS",
+    "MODEL_TRAITS",
+    "ModelTraits",
+    "blocking_function",
+    "check_setup_for_model",
+    "traits_of",
+]
 
 
 @attrs.frozen
@@ -72,6 +79,21 @@ def traits_of(model: str) -> ModelTraits:
         if name.startswith(prefix) and len(prefix) > len(best):
             best = prefix
     return MODEL_TRAITS[best] if best else DEFAULT_TRAITS
+
+
+def blocking_function(setup: Setup, name: str, *, undeclared: bool | None = None) -> bool:
+    """Whether the model waits for the response to a call of function *name*: its
+    declaration's ``behavior`` in *setup*, else the model's default. *undeclared*: the answer
+    for a name *setup* declares no function of (None: the model's default as well)."""
+    for tool in setup.tools:
+        for declaration in tool.function_declarations:
+            if declaration.name == name:
+                if declaration.behavior is not None:
+                    return str(declaration.behavior.value).upper() != "NON_BLOCKING"
+                return not traits_of(setup.model).non_blocking_tools
+    if undeclared is not None:
+        return undeclared
+    return not traits_of(setup.model).non_blocking_tools
 
 
 def check_setup_for_model(setup: Setup) -> None:

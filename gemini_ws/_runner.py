@@ -263,12 +263,8 @@ class SessionRunner:
         conn.attach_reader(True)  # the handshake reads it now
         try:
             with trio.fail_after(self.options.setup_timeout):
-                sent_at = trio.current_time()
                 await conn.send(encode(setup))
                 frame = await conn.receive()
-                # a round trip at the level of messages, the server's setup work included:
-                # what the session waits past before it counts a message as read (rule 3)
-                self.session.round_trip = trio.current_time() - sent_at
                 message = decode(frame)
                 while isinstance(message, UnknownMessage | UsageMessage):
                     early.append((message, len(frame)))
@@ -661,7 +657,7 @@ class SessionRunner:
         self.sent += 1
         self.sent_bytes += item.size
         self._unsure.discard(id(item))  # (a replayed message went out this time)
-        self.apply(session.write_done(item, generation, trio.current_time()))
+        self.apply(session.write_done(item, generation))
         conn.resume_handle = session.handle
         return True
 

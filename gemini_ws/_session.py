@@ -40,16 +40,15 @@ client observes, never by pairing each turn-ending message with one ``turnComple
    tool responses and partial content are never requests: they start no turn of their own.
    This relies on the service's rule that a handle is resumable only while no consumed input
    waits for its answer.
-3. Other messages are covered when they were written before a covered request. Beyond that:
-
-   * streamed media (audio, video) and tool responses are covered when their write had
-     completed before the client received the ``turnComplete`` or ``interrupted`` that preceded
-     the handle (a tool response of a blocking call is read before the turn that needed it can
-     end);
-   * anything else (partial ``clientContent``, activity and stream-end markers) is covered when
-     its write had completed at least two round trips (:attr:`Session.round_trip`, measured by
-     the stream) before the handle arrived: one that left later may still have been on its way
-     to the server when it took the snapshot, and is sent again (at most twice, never lost).
+3. Other messages are covered when they were written before a covered request. Beyond that,
+   streamed media (audio, video) and the responses to blocking function calls are covered when
+   their write had completed before the client received the ``turnComplete`` or
+   ``interrupted`` that preceded the handle (the model cannot end a turn that waits for a
+   response before it read it). Nothing else (partial ``clientContent``, activity and
+   stream-end markers, responses to non-blocking calls) is ever covered by the timing of a turn
+   end: one written just before it may reach the server after the snapshot, and no timing the
+   client can see tells (its own reading may lag, for one). They wait for the request they
+   precede; a drop before it sends them again (the model may see one twice, never zero times).
 
 Limits (continuous audio): audio still in flight to the server during the one-way trip before a
 ``turnComplete`` may be counted as covered though the server read it after the snapshot, so at
@@ -78,7 +77,7 @@ from ._errors import (
     ServerClosedError,
     SetupRejectedError,
 )
-from ._models import traits_of
+from ._models import blocking_function, traits_of
 from ._types import (
     ClientContent,
     ClientMessage,
@@ -303,8 +302,6 @@ class Outgoing:
     seed: bool = False
     #: for an audio chunk: its PCM and sample rate (then ``message`` may be None)
     audio: tuple[bytes, int] | None = None
-    #: when its last write completed (trio's clock; +inf while unknown: never old enough)
-    written_at: float = math.inf
 
     @property
     def message(self) -> ClientMessage:
@@ -320,19 +317,6 @@ class Outgoing:
     def size(self) -> int:
         """The size the queues weigh it with."""
         return len(self.text)
-
-
-def _covered_at_turn_end(item: Outgoing) -> bool:
-    """Whether *item* counts as read once a turn end arrived after its write (rule 3): streamed
-    media and tool responses do; other messages need their margin of two round trips."""
-    if item.audio is not None:
-        return True
-    message = item.message
-    if isinstance(message, ToolResponse):
-        return True
-    return isinstance(message, RealtimeInput) and (
-        message.audio is not None or message.video is not None or bool(message.media_chunks)
-    )
 
 
 def is_request(message: ClientMessage) -> bool:
@@ -384,11 +368,8 @@ class _Link:
     #: the newest seq known consumed because a request at or after it was answered
     evidence_seq: int = 0
     #: the newest seq whose write had completed when the last turn end (``turnComplete``,
-    #: ``interrupted``) arrived: media and tool responses up to it count as read (rule 3)
+    #: ``interrupted``) arrived: media and blocking calls' responses up to it count as read
     turn_end_seq: int = 0
-    #: when the last turn end or handle arrived: other messages written two round trips before
-    #: it count as read (rule 3)
-    evidence_at: float = -math.inf
     #: a final turnComplete arrived and its handle has not yet
     handle_due: bool = False
     #: the model is generating (content, a tool call, a non-resumable update)
@@ -420,9 +401,6 @@ class Session:
         #: the newest seq the newest handle covers (every message up to it; a later one may
         #: be covered too, see rule 3)
         self.covered_seq = 0
-        #: seconds from a message's write to the server's answer to it, as measured on the
-        #: current connection (its setup's round trip): the margin of rule 3 is twice that
-        self.round_trip = 0.0
         self._seq = 0
         self._log: deque[Outgoing] = deque()
         self._log_bytes = 0
@@ -461,18 +439,33 @@ class Session:
         """Messages written that may not have been consumed, oldest first: the newest handle
         does not cover them (a resume restores a state without them) and nothing the server
         sent since (an answer, a ``turnComplete`` after them) shows they arrived."""
-        link = self._link
-        return tuple(item for item in self._log if not self._known_read(item, link.evidence_at))
+        return tuple(item for item in self._log if not self._known_read(item))
 
-    def _known_read(self, item: Outgoing, at: float) -> bool:
-        """Whether what the server sent shows it read *item* (on the current connection) by
-        the time it sent what arrived at *at* (rule 3 of the module docstring)."""
+    def _known_read(self, item: Outgoing) -> bool:
+        """Whether what the server sent shows it read *item* on the current connection (rules
+        2 and 3 of the module docstring)."""
         link = self._link
         if item.seq <= link.evidence_seq:
             return True
-        if _covered_at_turn_end(item):
-            return item.seq <= link.turn_end_seq
-        return item.seq <= link.written_seq and item.written_at <= at - 2 * self.round_trip
+        return item.seq <= link.turn_end_seq and self._read_by_turn_end(item)
+
+    def _read_by_turn_end(self, item: Outgoing) -> bool:
+        """Whether a turn end that arrived after *item*'s write shows it read (rule 3): for
+        streamed media, and for responses to calls the model waits for."""
+        if item.audio is not None:
+            return True
+        message = item.message
+        if isinstance(message, RealtimeInput):
+            return message.audio is not None or message.video is not None or bool(
+                message.media_chunks
+            )
+        if isinstance(message, ToolResponse):
+            # (a function the setup does not declare: its behaviour is unknown)
+            return bool(message.function_responses) and all(
+                blocking_function(self.setup, response.name, undeclared=False)
+                for response in message.function_responses
+            )
+        return False
 
     @property
     def in_flight(self) -> Outgoing | None:
@@ -545,8 +538,8 @@ class Session:
             link.pending.append(item)
         return []
 
-    def write_done(self, item: Outgoing, generation: int, now: float = math.inf) -> list[Action]:
-        """The write of *item* returned (at *now*)."""
+    def write_done(self, item: Outgoing, generation: int) -> list[Action]:
+        """The write of *item* returned."""
         if generation != self._link.generation:
             return []
         link = self._link
@@ -556,7 +549,6 @@ class Session:
                 return []  # written to a connection already reported lost: still unsure
             raise SessionStateError("write_done for a message not being written")
         link.in_flight = None
-        item.written_at = now
         link.written_seq = max(link.written_seq, item.seq)
         if self.policy is not None and item.seq > self.covered_seq and not item.seed:
             self._keep(item)
@@ -685,7 +677,6 @@ class Session:
             if message.turn_complete:
                 self.turns_completed += 1
                 link.turn_end_seq = link.written_seq
-                link.evidence_at = now
                 if link.in_progress and not message.waiting_for_input:
                     link.answer_deferred = True
                 else:
@@ -695,7 +686,6 @@ class Session:
                     link.handle_due = True
             elif message.interrupted:
                 link.turn_end_seq = link.written_seq
-                link.evidence_at = now
             elif message.model_turn is not None or message.output_transcription is not None:
                 link.turn_open = True
             if (message.waiting_for_input or not link.in_progress) and link.answer_deferred:
@@ -705,9 +695,7 @@ class Session:
             link.turn_open = True
         elif isinstance(message, SessionResumptionUpdate):
             if message.resumable and message.new_handle:
-                self._new_handle(
-                    message.new_handle, message.last_consumed_client_message_index, now
-                )
+                self._new_handle(message.new_handle, message.last_consumed_client_message_index)
             elif not message.resumable:
                 link.turn_open = True
         elif isinstance(message, GoAway):
@@ -729,7 +717,7 @@ class Session:
             answered = link.pending.popleft()
             link.evidence_seq = max(link.evidence_seq, answered.seq)
 
-    def _new_handle(self, handle: str, last_consumed: int | None, now: float) -> None:
+    def _new_handle(self, handle: str, last_consumed: int | None) -> None:
         link = self._link
         self.handle = handle
         link.handle_due = False
@@ -748,7 +736,6 @@ class Session:
         else:
             # rules 2 and 3: what the server shows it read, short of a request still waiting
             # for its answer (the snapshot was taken while the model was idle)
-            link.evidence_at = max(link.evidence_at, now)
             limit = (
                 link.pending[0].seq - 1
                 if link.pending
@@ -756,7 +743,7 @@ class Session:
             )
             kept: deque[Outgoing] = deque()
             for item in self._log:
-                if item.seq <= limit and self._known_read(item, link.evidence_at):
+                if item.seq <= limit and self._known_read(item):
                     self._log_bytes -= item.size
                 else:
                     kept.append(item)

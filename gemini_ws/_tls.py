@@ -59,9 +59,6 @@ class TLSStream(trio.abc.Stream):
         self._writing = False
         #: woken when a write to the socket ends (nobody waits, but on a rare reader flush)
         self._written = trio.lowlevel.ParkingLot()
-        #: since when the socket has refused every byte of the write under way (None while it
-        #: takes them): a peer that stopped reading leaves it set for good
-        self.stuck_since: float | None = None
         self._closed = False
         #: decrypted bytes a cancelled receive_some could not return (the next one does)
         self._carried: bytes | None = None
@@ -189,17 +186,13 @@ class TLSStream(trio.abc.Stream):
                     try:
                         sent = self._sock.send(view)
                     except BlockingIOError:
-                        if self.stuck_since is None:
-                            self.stuck_since = trio.current_time()
                         await trio.lowlevel.wait_writable(self._sock)
                         continue
                     except OSError as exc:
                         raise trio.BrokenResourceError(f"socket error: {exc}") from exc
-                    self.stuck_since = None
                     view = view[sent:]
         finally:
             self._writing = False
-            self.stuck_since = None
             if self._written:
                 self._written.unpark_all()
 

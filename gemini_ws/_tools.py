@@ -33,9 +33,8 @@ import attrs
 import trio
 
 from ._errors import ConfigurationError, GeminiWSError
-from ._models import traits_of
+from ._models import blocking_function
 from ._types import (
-    Behavior,
     FunctionCall,
     FunctionResponse,
     PartialArg,
@@ -189,11 +188,7 @@ class ToolRunner:
 
     def _blocking(self, name: str) -> bool:
         """Whether the model waits for this function (so an interruption ends its call)."""
-        for tool in self._stream.setup.tools:
-            for declaration in tool.function_declarations:
-                if declaration.name == name and declaration.behavior is not None:
-                    return declaration.behavior != Behavior.NON_BLOCKING
-        return not traits_of(self._stream.model).non_blocking_tools
+        return blocking_function(self._stream.setup, name)
 
     async def _run(self, call: FunctionCall, scope: trio.CancelScope) -> None:
         call_id = call.id or ""

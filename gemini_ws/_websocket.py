@@ -88,11 +88,6 @@ class Transport(Protocol):
         a pong: a peer that stopped reading still lets the send buffers fill for a while."""
 
     @property
-    def send_stuck_since(self) -> float | None:
-        """Since when the socket has taken no byte of the write under way (None while it takes
-        them, while no write waits, or when the byte stream does not tell: plain ``ws://``)."""
-
-    @property
     def last_pong_at(self) -> float:
         """When the pong of the last answered :meth:`ping` arrived (``-inf`` before one)."""
 
@@ -227,13 +222,6 @@ class WebSocket:
         self._absorb(events[1:])
 
     # --- state -----------------------------------------------------------------------------
-    @property
-    def send_stuck_since(self) -> float | None:
-        """Since when the socket has taken no byte of the write under way (see
-        :class:`Transport`)."""
-        stream = self._stream
-        return stream.stuck_since if isinstance(stream, TLSStream) else None
-
     @property
     def reader_attached(self) -> bool:
         """Set by the task that reads this connection while it does (``aclose`` then lets it

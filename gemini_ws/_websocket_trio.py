@@ -45,7 +45,6 @@ from ._errors import (
     HandshakeRejectedError,
     leaves,
 )
-from ._tls import TLSStream
 from ._transport import ByteStream, Endpoint, open_byte_stream
 from ._websocket import SLOW_WRITE, CloseInfo, WebSocketClosed
 
@@ -119,13 +118,6 @@ class TrioWebSocket:
     def last_slow_write_end(self) -> float:
         """When the last write that had to wait for the socket finished."""
         return self._stream.last_slow_write_end
-
-    @property
-    def send_stuck_since(self) -> float | None:
-        """Since when the socket has taken no byte of the write under way (None while it takes
-        them, or over plain ``ws://``, whose stream does not tell)."""
-        inner = self._stream.inner
-        return inner.stuck_since if isinstance(inner, TLSStream) else None
 
     # --- opening -------------------------------------------------------------------------
     @classmethod

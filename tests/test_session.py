@@ -30,8 +30,10 @@ from gemini_ws._session import (
     StopConnection,
 )
 from gemini_ws._types import (
+    Behavior,
     ClientContent,
     Content,
+    FunctionDeclaration,
     FunctionResponse,
     GoAway,
     Part,
@@ -40,6 +42,7 @@ from gemini_ws._types import (
     SessionResumptionConfig,
     SessionResumptionUpdate,
     Setup,
+    Tool,
     ToolResponse,
 )
 
@@ -125,31 +128,42 @@ def test_a_reply_that_arrives_before_the_write_returns_still_counts() -> None:
     assert s.covered_seq == a.seq and s.replay_log == ()
 
 
-def test_partial_content_counts_as_read_two_round_trips_after_its_write() -> None:
-    """Rule 3: a message that is no request, written just before the turn end, may still be on
-    its way to the server when it takes the snapshot: a handle arriving within two round trips
-    of its write does not cover it (it stays for replay, and is reported if the session fails);
-    a later one does. Audio and tool responses written before the turn end count as read (the
-    documented limit of continuous audio)."""
-    s = make_session()
-    s.round_trip = 0.03
-    gen = s.generation
+def test_only_media_and_blocking_calls_responses_count_as_read_at_a_turn_end() -> None:
+    """Rule 3: a message that is no request, written before a turn end arrived, may still have
+    been on its way to the server when it took the snapshot. Audio and the response to a call
+    the model waits for count as read (the documented limit of continuous audio; the model
+    cannot end a turn waiting for a response unread); a partial clientContent, a stream-end
+    marker and the response to a non-blocking call wait for the request they precede, however
+    long ago they were written."""
+    tools = (Tool(function_declarations=(
+        FunctionDeclaration(name="wait_for_me"),
+        FunctionDeclaration(name="later", behavior=Behavior.NON_BLOCKING),
+    )),)
+    s = Session(Setup(model="models/gemini-2.5-flash-native-audio-preview-12-2025",
+                      session_resumption=SessionResumptionConfig(), tools=tools), POLICY)
+    s.setup_complete()
+
+    def response(name: str) -> Outgoing:
+        return Outgoing(ToolResponse(function_responses=(FunctionResponse(id="c", name=name),)),
+                        name)
+
     question = turn("q")
-    context = Outgoing(ClientContent(turns=(Content(parts=(Part(text="ctx"),), role="user"),),
-                                     turn_complete=False), "ctx")
-    chunk = Outgoing(None, "audio", audio=(b"\0\0", 16000))
-    tool = Outgoing(ToolResponse(function_responses=(FunctionResponse(id="c1", name="f"),)),
-                    "tool")
-    write(s, question)
-    for item, at in ((tool, 9.0), (context, 10.0), (chunk, 10.001)):
-        s.write_started(item, gen)
-        s.write_done(item, gen, at)
-    server(s, TC, 10.010)
-    server(s, handle("h1"), 10.011)
-    assert s.replay_log == (context,) and s.unconfirmed() == (context,)
-    assert s.covered_seq == tool.seq  # the prefix ends before the context
-    server(s, handle("h2"), 10.2)  # (an update with no turn) long after the context's write
-    assert s.replay_log == () and s.covered_seq == chunk.seq
+    blocking, context = response("wait_for_me"), Outgoing(ClientContent(
+        turns=(Content(parts=(Part(text="ctx"),), role="user"),), turn_complete=False), "ctx")
+    chunk, end, non_blocking = Outgoing(None, "audio", audio=(b"\0\0", 16000)), audio_end(), \
+        response("later")
+    for item in (question, blocking, context, chunk, end, non_blocking):
+        write(s, item)
+    server(s, TC)
+    server(s, handle("h1"))
+    assert s.replay_log == (context, end, non_blocking) == s.unconfirmed()
+    assert s.covered_seq == blocking.seq  # the prefix ends before the context
+    server(s, handle("h2"), 60.0)  # however late a handle comes
+    assert s.replay_log == (context, end, non_blocking)
+    nxt = turn("next")
+    write(s, nxt)
+    answer(s, "h3")  # the request they preceded was answered
+    assert s.replay_log == () and s.covered_seq == nxt.seq
 
 
 def test_thinking_models_several_turn_completes_answer_once() -> None:

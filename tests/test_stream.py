@@ -361,45 +361,6 @@ async def test_a_dead_peer_is_found_while_audio_streams() -> None:
     assert found_after < 3.0, found_after
 
 
-async def test_a_dead_peer_is_found_while_the_uplink_is_full() -> None:
-    """Over TLS, a server that completes the setup and then never reads again: the app sends
-    big audio chunks, the socket buffers fill and a write waits for the socket for good, so no
-    ping can go out. The uplink taking no byte for heartbeat_timeout is the sign: the stream
-    fails with HeartbeatTimeoutError instead of leaving the send blocked for ever. An
-    independent server: trio-websocket's, over trio's own TLS."""
-    import functools
-
-    import trio_websocket
-
-    from gemini_ws.testing._tls import make_certificates
-
-    certs = make_certificates()
-
-    async def dead_after_setup(request: trio_websocket.WebSocketRequest) -> None:
-        ws = await request.accept()
-        await ws.get_message()
-        await ws.send_message('{"setupComplete": {}}')
-        await trio.sleep_forever()  # never reads again: its buffers fill, then ours
-
-    async with trio.open_nursery() as nursery:
-        server = await nursery.start(functools.partial(
-            trio_websocket.serve_websocket, dead_after_setup, "127.0.0.1", 0,
-            certs.server_context))
-        async with Client(api_key=TEST_KEY, base_url=f"wss://127.0.0.1:{server.port}",
-                          ssl_context=certs.client_context(), heartbeat_interval=0.2,
-                          heartbeat_timeout=0.5) as client:
-            with trio.fail_after(15):
-                try:
-                    async with client.stream(MODEL, config=LiveConfig(
-                            response_modalities=["AUDIO"])) as s:
-                        with pytest.raises(HeartbeatTimeoutError):
-                            while True:
-                                await s.send_audio(bytes(256 * 1024))
-                except StreamClosedError as exc:
-                    assert all(isinstance(m, RealtimeInput) for m in exc.unsent)
-        nursery.cancel_scope.cancel()
-
-
 async def test_heartbeat_records_rtt(client: Client) -> None:
     async with Client(
         api_key=TEST_KEY, base_url=client.endpoint.url.split("/ws/")[0], heartbeat_interval=0.02
