@@ -18,6 +18,9 @@ gemini_ws.testing), so a test can judge the client by the server's own record.
   the new connection consumes is appended. Unknown handle (or any, while ``refuse_resumes`` is
   set): 1008. With
   ``refuse_resume_while_open`` a resume while another connection of the session is open: 1011.
+* A request whose text starts with ``call `` first gets a toolCall of function ``f`` (id
+  ``call-<n>``), and its reply goes on without waiting for the response (a ``NON_BLOCKING``
+  call); a toolResponse is consumed when read.
 * ``read_delay``: each client message, the setup too, is taken that long after it was read (the
   uplink's latency); ``gap``: the pause between the messages of a reply (a model
   streaming at its pace). Both 0 by default.
@@ -412,6 +415,9 @@ class RecordingServer:
                 if updates:
                     await self._send(conn, {"sessionResumptionUpdate": {
                         "newHandle": "", "resumable": False}})
+                if text.startswith("call "):
+                    await self._send(conn, {"toolCall": {"functionCalls": [
+                        {"id": f"call-{len(model.answered) + 1}", "name": "f", "args": {}}]}})
                 for k in range(1, self.chunks + 1):
                     part = {"text": f"[answer to {text} part {k}/{self.chunks}]"}
                     await self._send(conn, {"serverContent": {"modelTurn": {"parts": [part]}}})

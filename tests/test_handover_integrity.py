@@ -31,6 +31,7 @@ from gemini_ws import (
     ServerContent,
     SessionResumed,
     StreamClosedError,
+    ToolCall,
 )
 
 from ._recording_server import (
@@ -455,6 +456,37 @@ async def test_partial_content_written_as_a_reply_ends_survives_a_drop(
     assert unsent == ()
     judge(session, [qs[0], context, qs[1]])
     assert session.texts().count(context) == 1, session.texts()
+    assert [e.reason for e in events] == ["connection_lost"]
+
+
+@latencies
+async def test_a_non_blocking_calls_response_written_as_the_turn_ends_survives_a_drop(
+    latency: float,
+) -> None:
+    """The response to a NON_BLOCKING call is written when the call arrives, but the reply goes
+    on without it: the server takes its handle before it reads the response (30 ms of uplink),
+    then the connection drops. The resume restores a state without the response, so the
+    stream must send it again: the model ends up with it exactly once."""
+    qs, events = questions(22, 2), []
+    config = LiveConfig(response_modalities=["TEXT"], tools=[{"function_declarations": [
+        {"name": "f", "behavior": "NON_BLOCKING"}]}])
+    async with live(latency, read_delay=0.03, gap=0.005) as (server, client):
+        with guarded(8):
+            async with client.stream(MODEL_2_5, config=config, reconnect=FAST) as s:
+                session = server.session()
+                server.abort(when="after_handle")
+                question = f"call {qs[0]}"
+                await s.send_text(question)
+                async for msg in s.turn():
+                    if isinstance(msg, ToolCall):
+                        await s.send_tool_response(msg, {"f": {"ok": True}})
+                await until_resumed(s, events)
+                await ask(server, s, qs[1], events)
+            unsent = s.unsent
+    assert unsent == ()
+    judge(session, [question, qs[1]])
+    responses = [c for c in session.consumed if "toolResponse" in c.message]
+    assert len(responses) == 1, session.consumed
     assert [e.reason for e in events] == ["connection_lost"]
 
 
