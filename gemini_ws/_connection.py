@@ -74,6 +74,12 @@ def error_for_end(info: CloseInfo, *, resume_handle: str | None = None) -> Gemin
             f"a message from the server was larger than max_message_size ({info.reason})",
             resume_handle=resume_handle,
         )
+    if info.code == 1006 and info.timed_out:
+        return HeartbeatTimeoutError(
+            "the server took none of the data sent for the heartbeat timeout (the socket "
+            "timed out): the connection is considered dead",
+            resume_handle=resume_handle,
+        )
     if info.code == 1006:
         return ConnectionLostError(
             "the connection was lost without a close frame", resume_handle=resume_handle
@@ -201,6 +207,14 @@ class LiveConnection:
                     headers=self._headers,
                     ssl_context=self.options.ssl_context,
                     max_message_size=self.options.max_message_size,
+                    # the kernel's half of the heartbeat: a peer that takes none of our
+                    # bytes for that long is dead even while every write waits (no ping
+                    # can go out then)
+                    dead_after=(
+                        None
+                        if self.options.heartbeat_interval is None
+                        else self.options.heartbeat_timeout
+                    ),
                 )
         except trio.TooSlowError:
             self._state = "closed"

@@ -154,8 +154,8 @@ class TLSStream(trio.abc.Stream):
                 await trio.lowlevel.wait_readable(self._sock)
                 waited = True
                 continue
-            except OSError:
-                data = b""
+            except OSError as exc:  # (a reset, or the kernel gave up: see _transport)
+                raise trio.BrokenResourceError(f"socket error: {exc}") from exc
             break
         self._drained = len(data) < _READ
         if not data:

@@ -7,11 +7,19 @@ We open the socket ourselves for three reasons:
   (trio-websocket #199): we run the TLS handshake before the upgrade.
 * A refused connection, a DNS failure and an HTTP rejection of the upgrade are distinct errors.
 * The stream is ours, so we close it ourselves, also when the server closed first.
+
+It also sets ``TCP_USER_TIMEOUT`` (Linux) to the heartbeat timeout: the kernel then drops the
+connection when bytes it sent stay unacknowledged, or the peer's window stays shut, for that
+long. That finds a dead peer the heartbeat cannot: while an app streams audio into a connection
+whose peer vanished, every buffer fills, each write waits, and the ping would queue behind them
+(a socket that takes nothing looks exactly like a slow uplink from above it; the kernel sees
+the acknowledgements). :func:`timed_out` tells such an end from others.
 """
 
 from __future__ import annotations
 
 import errno
+import math
 import socket
 import ssl
 from urllib.parse import quote, urlsplit
@@ -28,7 +36,13 @@ from ._errors import (
 )
 from ._tls import TLSStream
 
-__all__ = ["ByteStream", "Endpoint", "default_ssl_context", "open_byte_stream"]
+__all__ = [
+    "ByteStream",
+    "Endpoint",
+    "default_ssl_context",
+    "open_byte_stream",
+    "timed_out",
+]
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
@@ -147,8 +161,26 @@ def _is_refused(exc: BaseException) -> bool:
 ByteStream = trio.SocketStream | TLSStream
 
 
-async def open_byte_stream(endpoint: Endpoint, ssl_context: ssl.SSLContext | None) -> ByteStream:
-    """TCP (``TCP_NODELAY`` on), then TLS with the handshake forced; our errors on failure."""
+def timed_out(exc: BaseException) -> bool:
+    """True when *exc* (or what caused it) is the kernel giving up on the connection
+    (``ETIMEDOUT``: the ``TCP_USER_TIMEOUT`` ran out, or the retransmissions did)."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # (a short chain: trio's and our wrappers around the OSError)
+        if seen is None:
+            return False
+        if isinstance(seen, OSError) and seen.errno == errno.ETIMEDOUT:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+async def open_byte_stream(
+    endpoint: Endpoint, ssl_context: ssl.SSLContext | None, *, dead_after: float | None = None
+) -> ByteStream:
+    """TCP (``TCP_NODELAY`` on), then TLS with the handshake forced; our errors on failure.
+
+    *dead_after*: seconds the kernel may wait for the peer to take (acknowledge) data before
+    it drops the connection (``TCP_USER_TIMEOUT``, where the platform has it)."""
     try:
         tcp = await trio.open_tcp_stream(endpoint.host, endpoint.port)
     except socket.gaierror as exc:
@@ -162,6 +194,10 @@ async def open_byte_stream(endpoint: Endpoint, ssl_context: ssl.SSLContext | Non
             f"could not connect to {endpoint.host}:{endpoint.port}: {exc}"
         ) from None
     tcp.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if dead_after is not None and hasattr(socket, "TCP_USER_TIMEOUT"):
+        tcp.setsockopt(
+            socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, max(1, math.ceil(dead_after * 1000))
+        )
     if not endpoint.secure:
         return tcp
     ctx = ssl_context if ssl_context is not None else default_ssl_context()

@@ -36,7 +36,7 @@ from websockets.uri import parse_uri
 
 from ._errors import ConnectError, ConnectionLostError, HandshakeRejectedError
 from ._tls import TLSStream
-from ._transport import ByteStream, Endpoint, open_byte_stream
+from ._transport import ByteStream, Endpoint, open_byte_stream, timed_out
 
 __all__ = ["CloseInfo", "Transport", "WebSocket", "WebSocketClosed"]
 
@@ -57,6 +57,9 @@ class CloseInfo:
     by_peer: bool
     #: we started the close (``aclose``) or aborted the connection ourselves
     by_us: bool = False
+    #: the kernel dropped the connection: the peer took none of our data for the
+    #: heartbeat timeout (``TCP_USER_TIMEOUT``, see :mod:`gemini_ws._transport`)
+    timed_out: bool = False
 
 
 class WebSocketClosed(Exception):
@@ -117,8 +120,10 @@ async def open_transport(
     ssl_context: ssl.SSLContext | None,
     max_message_size: int,
     nursery: trio.Nursery | None,
+    dead_after: float | None = None,
 ) -> Transport:
-    """Open a WebSocket with the transport called *name* (one of :data:`TRANSPORTS`)."""
+    """Open a WebSocket with the transport called *name* (one of :data:`TRANSPORTS`);
+    *dead_after*: see :func:`~gemini_ws._transport.open_byte_stream`."""
     if name == "trio-websocket":
         from ._websocket_trio import TrioWebSocket
 
@@ -128,9 +133,14 @@ async def open_transport(
             ssl_context=ssl_context,
             max_message_size=max_message_size,
             nursery=nursery,
+            dead_after=dead_after,
         )
     return await WebSocket.connect(
-        endpoint, headers=headers, ssl_context=ssl_context, max_message_size=max_message_size
+        endpoint,
+        headers=headers,
+        ssl_context=ssl_context,
+        max_message_size=max_message_size,
+        dead_after=dead_after,
     )
 
 
@@ -152,6 +162,7 @@ class WebSocket:
         #: nothing when nobody waits: it is checked on every read)
         self._reader_changed = trio.lowlevel.ParkingLot()
         self._broken = False
+        self._timed_out = False  # the kernel gave up on the socket (see CloseInfo)
         self._pongs: dict[bytes, trio.Event] = {}
         #: set while a write is under way (seen by other tasks only while it waits for the
         #: socket: the uplink is the bottleneck)
@@ -169,9 +180,11 @@ class WebSocket:
         headers: Iterable[tuple[str, str]],
         ssl_context: ssl.SSLContext | None,
         max_message_size: int,
+        dead_after: float | None = None,
     ) -> WebSocket:
-        """TCP (+TLS), then the upgrade. The caller bounds the whole call."""
-        stream = await open_byte_stream(endpoint, ssl_context)
+        """TCP (+TLS), then the upgrade. The caller bounds the whole call. *dead_after*: see
+        :func:`~gemini_ws._transport.open_byte_stream`."""
+        stream = await open_byte_stream(endpoint, ssl_context, dead_after=dead_after)
         try:
             protocol = ClientProtocol(
                 parse_uri(endpoint.url), max_size=max_message_size, logger=_QUIET
@@ -289,7 +302,8 @@ class WebSocket:
         self._reading = True
         try:
             data = await self._stream.receive_some(_READ_SIZE)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            self._timed_out = self._timed_out or timed_out(exc)
             data = b""
         finally:
             self._reading = False
@@ -347,7 +361,7 @@ class WebSocket:
             if isinstance(protocol.parser_exc, PayloadTooBig):
                 return CloseInfo(1009, str(protocol.parser_exc), by_peer=False)
             return CloseInfo(int(sent.code), sent.reason, by_peer=False)
-        return CloseInfo(1006, "", by_peer=False, by_us=self._we_closed)
+        return CloseInfo(1006, "", by_peer=False, by_us=self._we_closed, timed_out=self._timed_out)
 
     _we_closed = False
 
@@ -400,9 +414,13 @@ class WebSocket:
         except BaseException as exc:
             # a torn frame may be on the wire: nothing may be written on this connection again
             self._broken = True
+            self._timed_out = self._timed_out or timed_out(exc)
             with trio.CancelScope(shield=True):
                 await trio.aclose_forcefully(self._stream)
-            self._end(CloseInfo(1006, "", by_peer=False, by_us=isinstance(exc, trio.Cancelled)))
+            cancelled = isinstance(exc, trio.Cancelled)
+            self._end(
+                CloseInfo(1006, "", by_peer=False, by_us=cancelled, timed_out=self._timed_out)
+            )
             if isinstance(exc, trio.BrokenResourceError | trio.ClosedResourceError | OSError):
                 raise WebSocketClosed(self._closed or CloseInfo(1006, "", by_peer=False)) from None
             raise

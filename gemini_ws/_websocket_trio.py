@@ -45,7 +45,7 @@ from ._errors import (
     HandshakeRejectedError,
     leaves,
 )
-from ._transport import ByteStream, Endpoint, open_byte_stream
+from ._transport import ByteStream, Endpoint, open_byte_stream, timed_out
 from ._websocket import SLOW_WRITE, CloseInfo, WebSocketClosed
 
 __all__ = ["TrioWebSocket"]
@@ -59,11 +59,13 @@ _READ_SIZE = 256 * 1024
 class _WatchedStream(trio.abc.Stream):
     """The byte stream handed to trio-websocket, watched: it tells whether a write was under
     way when it failed (a cancel that came before any byte leaves the connection whole), and
-    since when a write has been waiting for the socket (for the heartbeat)."""
+    since when a write has been waiting for the socket (for the heartbeat), and whether the
+    kernel gave up on the socket (``timed_out``: see :mod:`gemini_ws._transport`)."""
 
     def __init__(self, inner: ByteStream) -> None:
         self.inner = inner
         self.torn = False
+        self.timed_out = False
         self.writing_since: float | None = None
         self.last_slow_write_end = -math.inf
 
@@ -72,8 +74,9 @@ class _WatchedStream(trio.abc.Stream):
         self.writing_since = trio.current_time()
         try:
             await self.inner.send_all(data)
-        except BaseException:
+        except BaseException as exc:
             self.torn = True  # part of a frame may be on the wire
+            self.timed_out = self.timed_out or timed_out(exc)
             raise
         finally:
             end = trio.current_time()
@@ -85,7 +88,11 @@ class _WatchedStream(trio.abc.Stream):
         await self.inner.wait_send_all_might_not_block()
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
-        return await self.inner.receive_some(max_bytes)
+        try:
+            return await self.inner.receive_some(max_bytes)
+        except BaseException as exc:
+            self.timed_out = self.timed_out or timed_out(exc)
+            raise
 
     async def aclose(self) -> None:
         await self.inner.aclose()
@@ -129,11 +136,15 @@ class TrioWebSocket:
         ssl_context: ssl.SSLContext | None,
         max_message_size: int,
         nursery: trio.Nursery | None,
+        dead_after: float | None = None,
     ) -> TrioWebSocket:
-        """TCP (+TLS), then the upgrade through trio-websocket. The caller bounds the call."""
+        """TCP (+TLS), then the upgrade through trio-websocket. The caller bounds the call.
+        *dead_after*: see :func:`~gemini_ws._transport.open_byte_stream`."""
         if nursery is None:
             raise ConnectError("the trio-websocket transport needs the Client's nursery")
-        stream = _WatchedStream(await open_byte_stream(endpoint, ssl_context))
+        stream = _WatchedStream(
+            await open_byte_stream(endpoint, ssl_context, dead_after=dead_after)
+        )
         extra = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
         try:
             ws: TrioWebSocket = await nursery.start(
@@ -179,7 +190,7 @@ class TrioWebSocket:
             # cancelled (the Client is closing), or trio-websocket's reader failed after the
             # upgrade: either way the connection is over
             ws._broken = True
-            ws._end(CloseInfo(1006, "", by_peer=False))
+            ws._end(CloseInfo(1006, "", by_peer=False, timed_out=stream.timed_out))
             with trio.CancelScope(shield=True):
                 await trio.aclose_forcefully(stream)
             if _only_cancelled(exc):
@@ -208,11 +219,14 @@ class TrioWebSocket:
         return self._closed is not None or self._broken or self._conn.closed is not None
 
     def _info(self, reason: trio_websocket.CloseReason | None) -> CloseInfo:
+        timed_out = self._stream.timed_out
         if reason is None:
-            return CloseInfo(1006, "", by_peer=False, by_us=self._we_closed)
+            return CloseInfo(1006, "", by_peer=False, by_us=self._we_closed, timed_out=timed_out)
         code, text = int(reason.code), reason.reason or ""
         if self._we_closed:
             return CloseInfo(code, text, by_peer=False, by_us=True)
+        if code == 1006:
+            return CloseInfo(code, text, by_peer=False, timed_out=timed_out)
         # 1006 is trio-websocket's own record of a drop; 1002 is a protocol error (wsproto's
         # own, or the server saying we broke the protocol: a ProtocolError either way); 1009 is
         # most likely its own oversize check (see the module docstring)

@@ -3,6 +3,7 @@ heartbeat, close codes and the one error hierarchy, as a user sees them."""
 
 from __future__ import annotations
 
+import base64
 import gc
 from typing import Any
 
@@ -359,6 +360,68 @@ async def test_a_dead_peer_is_found_while_audio_streams() -> None:
                     assert exc.unsent and all(isinstance(m, RealtimeInput) for m in exc.unsent)
     # a ping within 1.5 intervals, its pong missed 0.5 s later; generous for a loaded machine
     assert found_after < 3.0, found_after
+
+
+async def test_a_dead_peer_behind_full_buffers_is_found() -> None:
+    """The server stops reading while the app uploads faster than its socket drains (a file,
+    or audio after a network stall): every buffer fills, each write waits for the socket, and
+    no ping can go out (the heartbeat is suspended, as on a slow uplink). The kernel still
+    sees that the peer takes nothing (``TCP_USER_TIMEOUT`` is the heartbeat timeout): the
+    blocked send ends with HeartbeatTimeoutError instead of waiting for good. Judged by the
+    independent recording server's ``stall``, with a small receive buffer."""
+    chunk = bytes(32_000)  # 1 s of 16 kHz audio per message
+    async with open_recording_server(receive_buffer=64 * 1024) as server:
+        async with Client(api_key=TEST_KEY, base_url=server.url, heartbeat_interval=0.2,
+                          heartbeat_timeout=0.5) as client:
+            with trio.fail_after(10):
+                try:
+                    async with client.stream(MODEL, config=LiveConfig(
+                            response_modalities=["AUDIO"])) as s:
+                        server.stall()
+                        stalled_at = trio.current_time()
+                        sent = 0
+                        with pytest.raises(HeartbeatTimeoutError, match="took none of the data"):
+                            while True:
+                                await s.send_audio(chunk)
+                                sent += 1
+                        found_after = trio.current_time() - stalled_at
+                        # the buffers did fill (the heartbeat could not have found it)
+                        assert s.statistics().connection.heartbeats_suspended >= 1
+                        assert sent >= 2
+                except StreamClosedError as exc:
+                    # a chunk whose write the abort cut off is reported, never lost silently
+                    assert exc.unsent and all(isinstance(m, RealtimeInput) for m in exc.unsent)
+    # buffers full in well under a second, then 0.5 s without progress (and the kernel's
+    # probe backoff); generous for a loaded machine
+    assert found_after < 5.0, found_after
+
+
+async def test_a_slow_uplink_is_not_a_dead_peer() -> None:
+    """The other side of the kernel's check: a peer that keeps taking bytes, however slowly,
+    is alive. The server reads one 1 s audio message every 40 ms (about 1 MB/s) while the app
+    uploads as fast as it can with a 0.5 s heartbeat timeout: writes wait for the socket the
+    whole time (heartbeats suspended), nothing times out, and the server consumed every chunk
+    in order (its own record)."""
+    chunk = bytes(32_000)
+    count = 60  # about 2.4 s at the server's pace
+    async with open_recording_server(receive_buffer=64 * 1024, read_delay=0.04) as server:
+        async with Client(api_key=TEST_KEY, base_url=server.url, heartbeat_interval=0.2,
+                          heartbeat_timeout=0.5) as client:
+            with trio.fail_after(20):
+                async with client.stream(MODEL, config=LiveConfig(
+                        response_modalities=["AUDIO"])) as s:
+                    for k in range(count):
+                        await s.send_audio(k.to_bytes(2, "big") + chunk[2:])
+                    await s.send_text("done")
+                    async for _ in s.turn():
+                        pass
+                    assert s.statistics().connection.heartbeats_suspended >= 1
+    (session,) = server.sessions.values()
+    firsts = [
+        base64.b64decode(c.message["realtimeInput"]["audio"]["data"])[:2]
+        for c in session.consumed if "audio" in c.message.get("realtimeInput", {})
+    ]
+    assert [int.from_bytes(f, "big") for f in firsts] == list(range(count))
 
 
 async def test_heartbeat_records_rtt(client: Client) -> None:
