@@ -49,16 +49,19 @@ client observes, never by pairing each turn-ending message with one ``turnComple
    end: one written just before it may reach the server after the snapshot, and no timing the
    client can see tells (its own reading may lag, for one). They wait for the request they
    precede; a drop before it sends them again (the model may see one twice, never zero times).
+   Media inside an explicit user activity (push-to-talk: written after ``activityStart`` and
+   before its ``activityEnd``) is treated the same way: the activity's answer covers it, a turn
+   end never does, so an utterance begun as a reply ends is sent again whole after a drop.
 
-Limits (continuous audio): audio still in flight to the server during the one-way trip before a
-``turnComplete`` may be counted as covered though the server read it after the snapshot, so at
-most one round trip of audio written just before a turn ended can be lost on a drop; audio
-written after that ``turnComplete`` and before the handle is sent again (at most one round trip
-of audio duplicated). A planned handover (goAway, reconfigure) avoids both: it holds sends at the
-first quiet moment, lets the in-flight write finish and waits for the handle that follows, so
-the handle covers everything written. A forced handover (the goAway deadline passed while a turn
-was in progress) replays what the newest handle does not cover; the partial reply is generated
-again (``SessionResumed.interrupted_turn``).
+Limits (continuous audio with automatic activity detection): audio still in flight to the server
+during the one-way trip before a ``turnComplete`` may be counted as covered though the server
+read it after the snapshot, so at most one round trip of audio written just before a turn ended
+can be lost on a drop; audio written after that ``turnComplete`` and before the handle is sent
+again (at most one round trip of audio duplicated). A planned handover (goAway, reconfigure)
+avoids both: it holds sends at the first quiet moment, lets the in-flight write finish and waits
+for the handle that follows, so the handle covers everything written. A forced handover (the
+goAway deadline passed while a turn was in progress) replays what the newest handle does not
+cover; the partial reply is generated again (``SessionResumed.interrupted_turn``).
 """
 
 from __future__ import annotations
@@ -302,6 +305,9 @@ class Outgoing:
     seed: bool = False
     #: for an audio chunk: its PCM and sample rate (then ``message`` may be None)
     audio: tuple[bytes, int] | None = None
+    #: media first written inside an explicit user activity (after ``activityStart``, before
+    #: its ``activityEnd``): covered only by that activity's answer, never by a turn end
+    in_activity: bool = False
 
     @property
     def message(self) -> ClientMessage:
@@ -402,6 +408,8 @@ class Session:
         #: be covered too, see rule 3)
         self.covered_seq = 0
         self._seq = 0
+        #: an activityStart was written and its activityEnd not yet (see _note_activity)
+        self._activity_open = False
         self._log: deque[Outgoing] = deque()
         self._log_bytes = 0
         self.replay_dropped = 0
@@ -451,7 +459,10 @@ class Session:
 
     def _read_by_turn_end(self, item: Outgoing) -> bool:
         """Whether a turn end that arrived after *item*'s write shows it read (rule 3): for
-        streamed media, and for responses to calls the model waits for."""
+        streamed media outside an explicit activity, and for responses to calls the model
+        waits for."""
+        if item.in_activity:
+            return False  # (the activity's answer covers it)
         if item.audio is not None:
             return True
         message = item.message
@@ -531,12 +542,29 @@ class Session:
         if item.seq == 0:
             self._seq += 1
             item.seq = self._seq
+            self._note_activity(item)
         link.index += 1
         item.index = link.index
         link.in_flight = item
         if item.audio is None and is_request(item.message):  # (audio never asks for a turn)
             link.pending.append(item)
         return []
+
+    def _note_activity(self, item: Outgoing) -> None:
+        """Follow explicit user activity (push-to-talk) in the order messages are first
+        written, and mark the media inside one (see :attr:`Outgoing.in_activity`)."""
+        if item.audio is not None:
+            item.in_activity = self._activity_open
+            return
+        message = item.message
+        if not isinstance(message, RealtimeInput):
+            return
+        if message.activity_start is not None:
+            self._activity_open = True
+        if message.audio is not None or message.video is not None or message.media_chunks:
+            item.in_activity = self._activity_open
+        if message.activity_end is not None:
+            self._activity_open = False
 
     def write_done(self, item: Outgoing, generation: int) -> list[Action]:
         """The write of *item* returned."""

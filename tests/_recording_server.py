@@ -8,8 +8,9 @@ gemini_ws.testing), so a test can judge the client by the server's own record.
 * Every later clientContent / realtimeInput / toolResponse is *consumed* in the order read:
   appended to the session's model log as ``Consumed(connection, message)``.
 * A *request* is clientContent with turnComplete (its text: the clientContent texts since the
-  last request), realtimeInput.text, or audioStreamEnd after audio. ``audioStreamEnd`` with no
-  audio since the last request, audio chunks and tool responses are consumed, never answered.
+  last request), realtimeInput.text, or audioStreamEnd or activityEnd after audio (its text
+  ``<audio xN>``, N the audio chunks since the last request). Either marker with no audio since
+  the last request, activityStart, audio chunks and tool responses are consumed, never answered.
 * A request is answered after ``latency`` s: update(resumable false), ``chunks`` chunks
   ``[answer to <text> part k/n]``, turnComplete, then, only if no other request awaits its
   answer, a handle ``h-<session>-<n>`` whose snapshot is a copy of the model state at that
@@ -396,7 +397,7 @@ class RecordingServer:
                 text = body["text"]
             elif body.get("audio") or body.get("mediaChunks"):
                 model.audio += 1
-            elif body.get("audioStreamEnd") and model.audio:
+            elif (body.get("audioStreamEnd") or "activityEnd" in body) and model.audio:
                 text, model.audio = f"<audio x{model.audio}>", 0
         if text is None:
             return None

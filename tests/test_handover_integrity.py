@@ -460,6 +460,61 @@ async def test_partial_content_written_as_a_reply_ends_survives_a_drop(
 
 
 @latencies
+@pytest.mark.parametrize("fault", ["close", "abort"])
+async def test_push_to_talk_begun_as_a_reply_ends_survives_a_drop(
+    latency: float, fault: str
+) -> None:
+    """Push-to-talk (automatic activity detection off): the user starts speaking as the reply's
+    last chunk arrives, so activityStart and the first audio chunks are written before the
+    client receives the ``turnComplete``, but reach the server 30 ms later, after it took the
+    handle. The connection drops right after that handle. The resume restores a state without
+    the start of the utterance, so the stream must send it again, audio included: the model
+    ends up with every chunk of the utterance exactly once, in order, and answers it whole."""
+    qs, events = questions(23, 1), []
+    config = LiveConfig(
+        response_modalities=["TEXT"],
+        realtime_input_config={"automatic_activity_detection": {"disabled": True}},
+    )
+
+    def pcm(k: int) -> bytes:
+        return bytes([k]) * 640
+
+    async with live(latency, read_delay=0.03, gap=0.01) as (server, client):
+        with guarded(8):
+            async with client.stream(MODEL_2_5, config=config, reconnect=FAST) as s:
+                session = server.session()
+                if fault == "close":
+                    server.close(when="after_handle", code=1011)
+                else:
+                    server.abort(when="after_handle")
+                await s.send_text(qs[0])
+                text = ""
+                async for msg in s.turn():
+                    if isinstance(msg, ServerContent) and msg.text:
+                        text += msg.text
+                        if text == server.reply_to(qs[0]):  # the last chunk
+                            await s.send_activity_start()
+                            for k in range(3):
+                                await s.send_audio(pcm(k))
+                await until_resumed(s, events)
+                await s.send_audio(pcm(3))
+                await s.send_activity_end()
+                assert await reply(s, events) == server.reply_to("<audio x4>")
+            unsent = s.unsent
+    assert unsent == ()
+    judge(session, [qs[0]])
+    assert session.requests == [qs[0], "<audio x4>"], session.requests
+    chunks = [
+        base64.b64decode(c.message["realtimeInput"]["audio"]["data"])[0]
+        for c in session.consumed if "audio" in c.message.get("realtimeInput", {})
+    ]
+    assert chunks == [0, 1, 2, 3], chunks
+    starts = [c for c in session.consumed if "activityStart" in c.message.get("realtimeInput", {})]
+    assert len(starts) == 1, session.consumed
+    assert [e.reason for e in events] == ["connection_lost"]
+
+
+@latencies
 async def test_a_non_blocking_calls_response_written_as_the_turn_ends_survives_a_drop(
     latency: float,
 ) -> None:

@@ -30,7 +30,10 @@ from gemini_ws._session import (
     StopConnection,
 )
 from gemini_ws._types import (
+    ActivityEnd,
+    ActivityStart,
     Behavior,
+    Blob,
     ClientContent,
     Content,
     FunctionDeclaration,
@@ -164,6 +167,36 @@ def test_only_media_and_blocking_calls_responses_count_as_read_at_a_turn_end() -
     write(s, nxt)
     answer(s, "h3")  # the request they preceded was answered
     assert s.replay_log == () and s.covered_seq == nxt.seq
+
+
+def test_media_inside_an_explicit_activity_waits_for_its_answer() -> None:
+    """Push-to-talk: audio (as a PCM chunk or as a built RealtimeInput) and video written after
+    activityStart and before its activityEnd is covered by the activity's answer, never by a
+    turn end that came meanwhile; audio outside an activity still is (rule 3)."""
+    s = Session(Setup(model="models/gemini-2.5-flash-native-audio-preview-12-2025",
+                      session_resumption=SessionResumptionConfig()), POLICY)
+    s.setup_complete()
+    question = turn("q")
+    before = Outgoing(None, "before", audio=(b"\0\0", 16000))
+    start = Outgoing(RealtimeInput(activity_start=ActivityStart()), "start")
+    pcm = Outgoing(None, "pcm", audio=(b"\1\1", 16000))
+    built = Outgoing(RealtimeInput(audio=Blob(data=b"\2\2", mime_type="audio/pcm;rate=16000")),
+                     "built")
+    frame = Outgoing(RealtimeInput(video=Blob(data=b"jpeg", mime_type="image/jpeg")), "frame")
+    for item in (question, before, start, pcm, built, frame):
+        write(s, item)
+    server(s, TC)  # the previous reply ends while the user speaks
+    server(s, handle("h1"))
+    assert s.replay_log == (start, pcm, built, frame) == s.unconfirmed()
+    assert [i.in_activity for i in (before, start, pcm, built, frame)] == [
+        False, False, True, True, True]
+    end = Outgoing(RealtimeInput(activity_end=ActivityEnd()), "end")
+    after = Outgoing(None, "after", audio=(b"\3\3", 16000))
+    write(s, end)
+    write(s, after)
+    answer(s, "h2")  # the activity was answered (and the audio after it: its turn ended)
+    assert not after.in_activity
+    assert s.replay_log == () and s.covered_seq >= end.seq
 
 
 def test_thinking_models_several_turn_completes_answer_once() -> None:
