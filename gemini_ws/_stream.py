@@ -218,6 +218,19 @@ class LiveStream:
         return tuple(self._run.session.handovers)
 
     @property
+    def trace_context(self) -> Any:
+        """The OpenTelemetry context whose current span is this session's span (None while
+        tracing is off, see :doc:`observability`). The stream attaches nothing to your
+        context; pass this one to put your own spans under the session's::
+
+            with tracer.start_as_current_span("lookup", context=s.trace_context):
+                ...
+        """
+        observer = self._run.observer
+        tracer = None if observer is None else observer.tracer
+        return None if tracer is None else tracer.context
+
+    @property
     def _error(self) -> GeminiWSError | None:
         return self._run.session.error
 

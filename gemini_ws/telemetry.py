@@ -134,6 +134,11 @@ class SessionTracer:
         self._dials: list[tuple[Any, ...]] = []
         self._failed = False
 
+    @property
+    def context(self) -> Any:
+        """An OpenTelemetry context whose current span is the session's."""
+        return self._context
+
     def _ns(self, t: float) -> int:
         return self._offset + int(t * 1e9)
 

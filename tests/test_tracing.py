@@ -232,6 +232,26 @@ async def test_the_session_span_is_a_child_of_the_current_span(
     assert trace.get_current_span() is not outer  # nothing was left attached
 
 
+async def test_your_spans_go_under_the_session_span_with_its_trace_context(
+    client: Any, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """``s.trace_context`` puts the app's own spans under the session's, on request only:
+    a span started without it inside the block is not the session's child."""
+    app = provider.get_tracer("the-app")
+    with trio.fail_after(10):
+        async with client.stream(MODEL, TEXT) as s:
+            with app.start_as_current_span("lookup", context=s.trace_context):
+                await s.send_text("hi")
+                await s.receive_turn()
+            with app.start_as_current_span("unrelated"):
+                pass
+    tree = Tree(exporter.get_finished_spans())
+    by_name = {span.name: span for span in tree.spans}
+    session = by_name["gemini_ws.session"]
+    assert [c.name for c in tree.children(session, "lookup")] == ["lookup"]
+    assert by_name["unrelated"].parent is None
+
+
 async def test_nothing_is_traced_unless_instrumented(client: Any) -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
@@ -242,6 +262,7 @@ async def test_nothing_is_traced_unless_instrumented(client: Any) -> None:
     with trio.fail_after(10):
         async with client.stream(MODEL, TEXT) as s:
             assert s._run.observer is None
+            assert s.trace_context is None
             await s.send_text("hi")
             await s.receive_turn()
     assert exporter.get_finished_spans() == ()
