@@ -10,6 +10,7 @@ import struct
 import pytest
 import trio
 
+from gemini_ws import ConfigurationError
 from gemini_ws.testing import FakeModel, open_fake_server
 from gemini_ws.testing._json import (
     b64decode_lenient,
@@ -632,5 +633,5 @@ async def test_model_pacing() -> None:
 
 
 def test_fake_model_rejects_zero_chunks() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigurationError, match="chunk_count"):
         FakeModel(chunk_count=0)

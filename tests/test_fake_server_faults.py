@@ -9,6 +9,7 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed
 
+from gemini_ws import ConfigurationError
 from gemini_ws.testing import Fault, open_fake_server
 from tests.test_fake_server_helpers import (
     TIMEOUT,
@@ -206,15 +207,15 @@ async def test_faults_for_every_connection() -> None:
 
 
 def test_fault_arguments_are_checked() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigurationError):
         Fault.abort(at_message=1, after_message=1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigurationError):
         Fault.abort(at_message=0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigurationError):
         Fault.reject_upgrade(101)
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigurationError):
         Fault.oversized_frame(10)
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigurationError):
         Fault.delay_pongs(-1)
     assert Fault.stall().at_message == 1
 

@@ -22,6 +22,7 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_stream
 
+from gemini_ws import ConfigurationError
 from gemini_ws.testing import FakeLiveServer, Fault, open_fake_server, split_text
 from tests.test_fake_server_helpers import (
     MODEL,
@@ -296,9 +297,9 @@ async def test_instant_replies_flush_what_was_sent_before_an_abort() -> None:
 
 
 def test_instant_replies_refuse_pacing() -> None:
-    with pytest.raises(ValueError, match="instant_replies"):
+    with pytest.raises(ConfigurationError, match="instant_replies"):
         FakeLiveServer(instant_replies=True, first_chunk_delay=0.1)
-    with pytest.raises(ValueError, match="instant_replies"):
+    with pytest.raises(ConfigurationError, match="instant_replies"):
         FakeLiveServer(instant_replies=True, chunk_interval=0.1)
 
 
@@ -400,9 +401,9 @@ async def test_go_away_after_next_handle_on_a_running_connection() -> None:
 
 
 def test_go_away_after_handle_arguments_are_checked() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigurationError):
         Fault.go_away_after_handle(-1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigurationError):
         Fault.go_away_after_handle(1, handle=0)
     fault = Fault.go_away_after_handle(2, close_code=None)
     assert (fault.after_handle, fault.seconds, fault.closes, fault.at_message) == (
@@ -597,7 +598,7 @@ async def test_a_handover_connection_over_the_limit_is_refused() -> None:
 
 
 def test_max_connections_arguments_are_checked() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigurationError):
         FakeLiveServer(max_connections=-1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigurationError):
         FakeLiveServer(max_connections_refusal="http_503")  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed
 
+from gemini_ws import ConfigurationError
 from gemini_ws.testing import FakeLiveServer, open_fake_server
 from tests.test_fake_server_helpers import (
     TIMEOUT,
@@ -596,7 +597,7 @@ def test_go_away_defaults_are_the_services() -> None:
     assert server.pong_delay == 0.0
     assert server.session_limit is None and server.context_limit_tokens is None
     assert FakeLiveServer(strict=False).strict is False
-    with pytest.raises(ValueError, match="goaway_end"):
+    with pytest.raises(ConfigurationError, match="goaway_end"):
         FakeLiveServer(goaway_end="close_1001")  # type: ignore[arg-type]
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import trio
 
-from gemini_ws import Client, LiveConfig, ServerContent
+from gemini_ws import Client, ConfigurationError, LiveConfig, ServerContent
 from gemini_ws.audio import Pcm, send_paced
 from gemini_ws.testing import open_fake_server
 
@@ -155,6 +155,6 @@ async def test_the_server_sets_the_default_silence() -> None:
                     await s.receive_turn()
         (conn,) = [c for c in server.connections if c.setup is not None]
     assert conn.turns[0].audio == tone(0.3) + silence(0.2)
-    with pytest.raises(ValueError, match="silence_duration"):
+    with pytest.raises(ConfigurationError, match="silence_duration"):
         async with open_fake_server(silence_duration=0):
             pass  # pragma: no cover

@@ -29,6 +29,8 @@ from typing import Any, Literal
 
 import trio
 
+from .._errors import ConfigurationError
+
 __all__ = ["Fault", "FaultKind"]
 
 FaultKind = Literal[
@@ -104,9 +106,11 @@ class Fault:
     ) -> tuple[int | None, int | None, int | None]:
         given = [x for x in (at_message, after_message, on_client_message) if x is not None]
         if len(given) > 1:
-            raise ValueError("give at most one of at_message, after_message, on_client_message")
+            raise ConfigurationError(
+                "give at most one of at_message, after_message, on_client_message"
+            )
         if any(x < 1 for x in given):
-            raise ValueError("message numbers start at 1")
+            raise ConfigurationError("message numbers start at 1")
         if not given:
             at_message = 1
         return at_message, after_message, on_client_message
@@ -203,7 +207,7 @@ class Fault:
         Everything else keeps flowing. Pongs that would follow a close frame are dropped.
         """
         if seconds < 0:
-            raise ValueError("seconds must be >= 0")
+            raise ConfigurationError("seconds must be >= 0")
         return cls("delay_pongs", seconds=seconds)
 
     @classmethod
@@ -261,7 +265,7 @@ class Fault:
         padded with ``x`` to the size (minimum 80 bytes). Inserted like :meth:`malformed_json`.
         """
         if size_bytes < 80:
-            raise ValueError("size_bytes must be at least 80")
+            raise ConfigurationError("size_bytes must be at least 80")
         return cls(
             "oversized_frame",
             *cls._trigger(at_message, after_message, on_client_message),
@@ -290,9 +294,9 @@ class Fault:
         ``FakeConnection.go_away_after_next_handle``.
         """
         if time_left < 0 or math.isnan(time_left):
-            raise ValueError("time_left must be >= 0")
+            raise ConfigurationError("time_left must be >= 0")
         if handle < 1:
-            raise ValueError("handle numbers start at 1")
+            raise ConfigurationError("handle numbers start at 1")
         return cls(
             "go_away_after_handle",
             code=1011 if close_code is None else close_code,
@@ -320,7 +324,7 @@ class Fault:
         unless ``headers`` says otherwise.
         """
         if not 300 <= status <= 599:
-            raise ValueError("status must be an HTTP error status (300-599)")
+            raise ConfigurationError("status must be an HTTP error status (300-599)")
         hdrs = dict(headers or {})
         if status in (429, 503) and not any(k.lower() == "retry-after" for k in hdrs):
             hdrs["Retry-After"] = "1"

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import trio
 
+from .._errors import ConfigurationError
 from ._json import b64encode_std
 
 if TYPE_CHECKING:
@@ -284,7 +285,7 @@ class FakeModel:
         max_audio_chunk_bytes: int = 256 * 1024,
     ) -> None:
         if chunk_count < 1:
-            raise ValueError("chunk_count must be >= 1")
+            raise ConfigurationError("chunk_count must be >= 1")
         self.chunk_count = chunk_count
         self.first_chunk_delay = first_chunk_delay
         self.chunk_interval = chunk_interval

@@ -192,6 +192,7 @@ from trio_websocket import (
     wrap_server_stream,
 )
 
+from .._errors import ConfigurationError
 from ._auth_tokens import REASON_TOKEN_EXPIRED, MintedToken, effective_setup, handle_rest
 from ._faults import REASON_DEADLINE, ControlledStream, Fault, http_error_body
 from ._json import (
@@ -1694,7 +1695,9 @@ class _InvalidArgument(Exception):
 
 def _check_goaway_end(end: str) -> None:
     if end not in ("close_1011", "close_1008", "close_1000", "silent"):
-        raise ValueError("goaway_end must be 'close_1011', 'close_1008', 'close_1000' or 'silent'")
+        raise ConfigurationError(
+            "goaway_end must be 'close_1011', 'close_1008', 'close_1000' or 'silent'"
+        )
 
 
 def _decode_blob(blob: Mapping[str, Any], where: str) -> bytes:
@@ -1735,7 +1738,9 @@ def _coerce(item: Any) -> dict[str, Any]:
         return audio_message(bytes(item))
     if isinstance(item, Mapping):
         return dict(item)
-    raise TypeError(f"a responder must yield dicts, str or bytes, not {type(item).__name__}")
+    raise ConfigurationError(
+        f"a responder must yield dicts, str or bytes, not {type(item).__name__}"
+    )
 
 
 _VERTEX_USAGE_NAMES = {
@@ -1973,13 +1978,15 @@ class FakeLiveServer:
         clock: Callable[[], float] | None = None,
     ) -> None:
         if default_modality not in ("TEXT", "AUDIO"):
-            raise ValueError("default_modality must be 'TEXT' or 'AUDIO'")
+            raise ConfigurationError("default_modality must be 'TEXT' or 'AUDIO'")
         if instant_replies and (first_chunk_delay or chunk_interval):
-            raise ValueError("instant_replies needs first_chunk_delay=0 and chunk_interval=0")
+            raise ConfigurationError(
+                "instant_replies needs first_chunk_delay=0 and chunk_interval=0"
+            )
         if max_connections is not None and max_connections < 0:
-            raise ValueError("max_connections must be >= 0 or None")
+            raise ConfigurationError("max_connections must be >= 0 or None")
         if max_connections_refusal not in ("close_on_setup", "close", "http_429"):
-            raise ValueError(
+            raise ConfigurationError(
                 "max_connections_refusal must be 'close_on_setup', 'close' or 'http_429'"
             )
         self.tls = tls
@@ -1992,7 +1999,7 @@ class FakeLiveServer:
         self.minted: dict[str, MintedToken] = {}
         self.rest_port = 0
         if isinstance(bearer_tokens, str):
-            raise TypeError("bearer_tokens must be a collection of tokens, not a str")
+            raise ConfigurationError("bearer_tokens must be a collection of tokens, not a str")
         self.bearer_tokens: set[str] = set(bearer_tokens)
         self.models = frozenset(models) if models is not None else DEFAULT_MODELS
         self.vertex_models = (
@@ -2006,13 +2013,13 @@ class FakeLiveServer:
         self.responder: Responder = responder if responder is not None else self.model
         self.default_modality = default_modality
         if not silence_duration > 0:
-            raise ValueError("silence_duration must be > 0 seconds")
+            raise ConfigurationError("silence_duration must be > 0 seconds")
         self.silence_duration = silence_duration
         self.speech_level = speech_level
         self.interaction_status = interaction_status
         _check_goaway_end(goaway_end)
         if pong_delay < 0:
-            raise ValueError("pong_delay must be >= 0 seconds")
+            raise ConfigurationError("pong_delay must be >= 0 seconds")
         self.strict = strict
         self.connection_lifetime = connection_lifetime
         self.goaway_time_left = goaway_time_left
@@ -2097,7 +2104,7 @@ class FakeLiveServer:
     def client_ssl_context(self) -> ssl.SSLContext:
         """A verifying client SSL context that trusts the throwaway CA (``tls=True`` only)."""
         if self._client_context is None:
-            raise RuntimeError("the server was not started with tls=True")
+            raise ConfigurationError("the server was not started with tls=True")
         return self._client_context
 
     def inject(self, *faults: Fault, connections: int | None = 1) -> None:
@@ -2107,7 +2114,7 @@ class FakeLiveServer:
         does not use them up); the server-wide ``faults=`` apply to every connection as well.
         """
         if connections is not None and connections < 1:
-            raise ValueError("connections must be >= 1 or None")
+            raise ConfigurationError("connections must be >= 1 or None")
         self._injections.append([tuple(faults), connections])
 
     def expire_handles(self) -> None:
