@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import gc
+import socket
 from typing import Any
 
 import pytest
@@ -362,6 +363,8 @@ async def test_a_dead_peer_is_found_while_audio_streams() -> None:
     assert found_after < 3.0, found_after
 
 
+@pytest.mark.skipif(not hasattr(socket, "TCP_USER_TIMEOUT"),
+                    reason="the kernel's half of the heartbeat needs TCP_USER_TIMEOUT (Linux)")
 async def test_a_dead_peer_behind_full_buffers_is_found() -> None:
     """The server stops reading while the app uploads faster than its socket drains (a file,
     or audio after a network stall): every buffer fills, each write waits for the socket, and
