@@ -12,7 +12,7 @@ import base64
 import json
 import os
 import random
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
@@ -419,6 +419,28 @@ async def test_abort_mid_turn_answers_that_turn_exactly_once(
     assert session.model.answered == qs, "each turn answered once, in order"
 
 
+def drop_after_the_next_handle(server: RecordingServer, fault: str) -> None:
+    """Close (1011) or abort the session's connection right after the next resumable handle."""
+    if fault == "close":
+        server.close(when="after_handle", code=1011)
+    else:
+        server.abort(when="after_handle")
+
+
+async def ask_then_at_its_last_chunk(
+    server: RecordingServer, s: Any, question: str, action: Callable[[], Awaitable[None]]
+) -> None:
+    """Send *question* and read its reply, running *action* as the reply's last chunk
+    arrives (before its ``turnComplete``)."""
+    await s.send_text(question)
+    text = ""
+    async for msg in s.turn():
+        if isinstance(msg, ServerContent) and msg.text:
+            text += msg.text
+            if text == server.reply_to(question):
+                await action()
+
+
 @latencies
 @pytest.mark.parametrize("fault", ["close", "abort"])
 async def test_partial_content_written_as_a_reply_ends_survives_a_drop(
@@ -437,17 +459,12 @@ async def test_partial_content_written_as_a_reply_ends_survives_a_drop(
             # (a 2.5 model: 3.x models take no partial clientContent)
             async with client.stream(MODEL_2_5, config=TEXT, reconnect=FAST) as s:
                 session = server.session()
-                if fault == "close":
-                    server.close(when="after_handle", code=1011)
-                else:
-                    server.abort(when="after_handle")
-                await s.send_text(qs[0])
-                text = ""
-                async for msg in s.turn():
-                    if isinstance(msg, ServerContent) and msg.text:
-                        text += msg.text
-                        if text == server.reply_to(qs[0]):  # the last chunk
-                            await s.send_text(context, turn_complete=False)
+                drop_after_the_next_handle(server, fault)
+
+                async def add_context() -> None:
+                    await s.send_text(context, turn_complete=False)
+
+                await ask_then_at_its_last_chunk(server, s, qs[0], add_context)
                 await until_resumed(s, events)
                 await s.send_text(qs[1])
                 # the model reads the context and the question as one user turn
@@ -483,19 +500,14 @@ async def test_push_to_talk_begun_as_a_reply_ends_survives_a_drop(
         with guarded(8):
             async with client.stream(MODEL_2_5, config=config, reconnect=FAST) as s:
                 session = server.session()
-                if fault == "close":
-                    server.close(when="after_handle", code=1011)
-                else:
-                    server.abort(when="after_handle")
-                await s.send_text(qs[0])
-                text = ""
-                async for msg in s.turn():
-                    if isinstance(msg, ServerContent) and msg.text:
-                        text += msg.text
-                        if text == server.reply_to(qs[0]):  # the last chunk
-                            await s.send_activity_start()
-                            for k in range(3):
-                                await s.send_audio(pcm(k))
+                drop_after_the_next_handle(server, fault)
+
+                async def start_speaking() -> None:
+                    await s.send_activity_start()
+                    for k in range(3):
+                        await s.send_audio(pcm(k))
+
+                await ask_then_at_its_last_chunk(server, s, qs[0], start_speaking)
                 await until_resumed(s, events)
                 await s.send_audio(pcm(3))
                 await s.send_activity_end()
