@@ -551,23 +551,32 @@ class Session:
         return []
 
     def _note_activity(self, item: Outgoing) -> None:
-        """Follow explicit user activity (push-to-talk) in the order messages are first
-        written, and mark the media inside one (see :attr:`Outgoing.in_activity`)."""
+        """Mark media first written inside an explicit user activity (push-to-talk; see
+        :attr:`Outgoing.in_activity`)."""
         if item.audio is not None:
             item.in_activity = self._activity_open
             return
         message = item.message
-        if not isinstance(message, RealtimeInput):
-            return
-        if message.activity_start is not None:
-            self._activity_open = True
-        if message.audio is not None or message.video is not None or message.media_chunks:
+        if isinstance(message, RealtimeInput) and (
+            message.audio is not None or message.video is not None or message.media_chunks
+        ):
             item.in_activity = self._activity_open
-        if message.activity_end is not None:
-            self._activity_open = False
+
+    def _follow_activity(self, item: Outgoing) -> None:
+        """An activity marker was written (a whole write, first or replayed: a withdrawn
+        ``activityEnd`` must not close the activity its audio goes on in)."""
+        if item.audio is not None:
+            return
+        message = item.message
+        if isinstance(message, RealtimeInput):
+            if message.activity_start is not None:
+                self._activity_open = True
+            if message.activity_end is not None:
+                self._activity_open = False
 
     def write_done(self, item: Outgoing, generation: int) -> list[Action]:
         """The write of *item* returned."""
+        self._follow_activity(item)  # (on a connection since left too: it went out)
         if generation != self._link.generation:
             return []
         link = self._link

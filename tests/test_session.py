@@ -199,6 +199,41 @@ def test_media_inside_an_explicit_activity_waits_for_its_answer() -> None:
     assert s.replay_log == () and s.covered_seq >= end.seq
 
 
+def test_a_withdrawn_activity_end_leaves_the_activity_open() -> None:
+    """An ``activityEnd`` whose write was cancelled before any byte went out never reached the
+    server: the audio the app goes on sending is still inside the activity (found by an
+    independent server: it was counted read by a turn end and lost on a drop). A withdrawn
+    ``activityStart`` opens nothing either."""
+    s = Session(Setup(model="models/gemini-2.5-flash-native-audio-preview-12-2025",
+                      session_resumption=SessionResumptionConfig()), POLICY)
+    s.setup_complete()
+    question = turn("q")
+    start = Outgoing(RealtimeInput(activity_start=ActivityStart()), "start")
+    a0, a1, a2 = (Outgoing(None, f"a{k}", audio=(bytes([k, k]), 16000)) for k in range(3))
+    end = Outgoing(RealtimeInput(activity_end=ActivityEnd()), "end")
+    write(s, question)
+    write(s, start)
+    write(s, a0)
+    s.write_started(end, s.generation)
+    s.write_withdrawn(end, s.generation)
+    write(s, a1)
+    write(s, a2)
+    server(s, TC)
+    server(s, handle("h1"))
+    assert [i.in_activity for i in (a0, a1, a2)] == [True, True, True]
+    assert s.replay_log == (start, a0, a1, a2)
+    # a withdrawn activityStart: the audio after it is outside any activity
+    end2 = Outgoing(RealtimeInput(activity_end=ActivityEnd()), "end2")
+    write(s, end2)
+    answer(s, "h2")
+    start2 = Outgoing(RealtimeInput(activity_start=ActivityStart()), "start2")
+    s.write_started(start2, s.generation)
+    s.write_withdrawn(start2, s.generation)
+    b0 = Outgoing(None, "b0", audio=(b"\4\4", 16000))
+    write(s, b0)
+    assert not b0.in_activity
+
+
 def test_thinking_models_several_turn_completes_answer_once() -> None:
     s = make_session()
     a, b = turn("a"), turn("b")
