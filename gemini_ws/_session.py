@@ -219,6 +219,10 @@ class SessionResumed:
     state_restored: bool = True
     #: turns of conversation the fresh session was seeded with (0 unless reseeded)
     reseeded_turns: int = 0
+    #: requests among the replayed messages whose reply had already come, complete, on the
+    #: old connection (the connection ended before a handle covered them): the model answers
+    #: each again, so the next this many replies repeat ones you have received
+    answered_again: int = 0
 
 
 # --- actions ----------------------------------------------------------------------------
@@ -969,6 +973,12 @@ class Session:
                 handover.setup.session_resumption or SessionResumptionConfig(), handle=None
             ))
         replay = tuple(self._log)
+        answered = self._link.evidence_seq
+        answered_again = sum(
+            1
+            for item in replay
+            if item.seq <= answered and item.audio is None and is_request(item.message)
+        )
         self._log.clear()
         self._log_bytes = 0
         self._link = _Link(generation=self._link.generation + 1)
@@ -995,6 +1005,7 @@ class Session:
             replay_dropped=self._dropped_since_handover,
             state_restored=not handover.reseed,
             reseeded_turns=len(seed),
+            answered_again=answered_again,
         )
         if seed:
             message = ClientContent(turns=seed, turn_complete=False)

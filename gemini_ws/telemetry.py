@@ -271,6 +271,7 @@ class SessionTracer:
                 "gemini_ws.handover.attempts": event.attempts,
                 "gemini_ws.handover.replayed": event.replayed,
                 "gemini_ws.handover.interrupted_turn": event.interrupted_turn,
+                "gemini_ws.handover.answered_again": event.answered_again,
                 "gemini_ws.handover.state_restored": event.state_restored,
             },
             start_time=self._ns(now - event.gap),

@@ -28,7 +28,8 @@ gemini_ws.testing), so a test can judge the client by the server's own record.
 * ``stall(session)`` makes a session's current connection stop reading (its socket fills up once
   trio-websocket's one-message queue is full); it never reads again.
 * Faults (``go_away``, ``close``, ``abort``) target a session's current connection, ``when``:
-  "now", "after_handle" (right after the next resumable handle), "after_request" (right after
+  "now", "after_handle" (right after the next resumable handle), "after_reply" (right after the
+  next reply's turnComplete, before its handle), "after_request" (right after
   the next request is consumed), "mid_reply" (right after the first chunk of the next reply),
   or an int N (when the N-th client message read from now on arrives, before it is consumed).
 """
@@ -429,6 +430,8 @@ class RecordingServer:
                 await self._send(conn, {"serverContent": {"turnComplete": True}})
                 conn.pending -= 1
                 model.answered.append(text)
+                if await self._fire(conn, "after_reply"):
+                    return
                 if updates and conn.pending == 0:
                     handle = f"h-{session.id}-{len(session.handles) + 1}"
                     self.snapshots[handle] = (session, model.copy())

@@ -419,6 +419,33 @@ async def test_abort_mid_turn_answers_that_turn_exactly_once(
     assert session.model.answered == qs, "each turn answered once, in order"
 
 
+@latencies
+async def test_a_reply_received_before_its_handle_is_announced_as_answered_again(
+    latency: float,
+) -> None:
+    """The connection drops right after a reply's turnComplete, before the handle that covers
+    it. The resumed session is the older state, so the question is sent again and the model
+    answers it again: the model holds it once (judged by the server), and the SessionResumed
+    event says the next reply repeats one the app received (answered_again=1, no reply cut
+    off)."""
+    qs, events = questions(24, 3), []
+    async with live(latency) as (server, client):
+        with guarded(8):
+            async with client.stream(MODEL, config=TEXT, reconnect=FAST) as s:
+                session = server.session()
+                await ask(server, s, qs[0], events)
+                await server.wait_until(lambda: len(session.handles) == 1)
+                server.abort(when="after_reply")
+                await s.send_text(qs[1])
+                assert await reply(s, events) == server.reply_to(qs[1])
+                await until_resumed(s, events)
+                assert await reply(s, events) == server.reply_to(qs[1])  # the repeat
+                await ask(server, s, qs[2], events)
+    judge(session, qs)
+    assert [(e.reason, e.answered_again, e.interrupted_turn) for e in events] == [
+        ("connection_lost", 1, False)]
+
+
 def drop_after_the_next_handle(server: RecordingServer, fault: str) -> None:
     """Close (1011) or abort the session's connection right after the next resumable handle."""
     if fault == "close":

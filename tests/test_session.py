@@ -338,6 +338,30 @@ def test_a_resumable_drop_redials_and_replays_the_write_in_flight() -> None:
     assert next(x for x in done if isinstance(x, Replay)).items == (b,)
 
 
+@pytest.mark.parametrize("then_asked", [False, True])
+def test_a_reply_received_before_its_handle_is_counted_as_answered_again(then_asked: bool) -> None:
+    """The connection drops after b's reply came complete but before the handle that covers
+    it: the resume restores the state of h1, b is replayed, and the model answers it again.
+    SessionResumed says so (answered_again). No reply was cut off, so interrupted_turn is
+    False unless c, asked after b's reply, was waiting for its answer (replayed, not counted)."""
+    s = make_session()
+    a, b, c = turn("a"), turn("b"), turn("c")
+    write(s, a)
+    answer(s, "h1")
+    write(s, b)
+    server(s, SessionResumptionUpdate(resumable=False))
+    server(s, CHUNK)
+    server(s, TC)  # b's reply is complete; its handle never comes
+    if then_asked:
+        write(s, c)
+    s.connection_lost(ConnectionLostError("drop"), s.generation, 5.0)
+    done = s.dial_succeeded(5.2, warm=False)
+    replayed = (b, c) if then_asked else (b,)
+    assert next(x for x in done if isinstance(x, Replay)).items == replayed
+    resumed = next(x.event for x in done if isinstance(x, Emit))
+    assert (resumed.answered_again, resumed.interrupted_turn) == (1, then_asked)
+
+
 def test_a_write_that_returns_after_its_connection_was_reported_lost_stays_unsure() -> None:
     """The bytes reached the kernel before the drop was seen (trio-websocket's own reader sees
     it first): the late write_done is expected, is not an error, and does not make the message
