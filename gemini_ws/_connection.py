@@ -63,8 +63,11 @@ def error_for_close(
     return cls(code, reason, resume_handle=resume_handle)
 
 
-def error_for_end(info: CloseInfo, *, resume_handle: str | None = None) -> GeminiWSError:
-    """The error for the end of a connection, by who ended it and how."""
+def error_for_end(
+    info: CloseInfo, *, resume_handle: str | None = None, dead_after: float | None = None
+) -> GeminiWSError:
+    """The error for the end of a connection, by who ended it and how (*dead_after*: the
+    ``TCP_USER_TIMEOUT`` the socket had, for the message of a socket that timed out)."""
     if info.by_peer:
         return error_for_close(info.code, info.reason, resume_handle=resume_handle)
     if info.by_us:
@@ -75,9 +78,10 @@ def error_for_end(info: CloseInfo, *, resume_handle: str | None = None) -> Gemin
             resume_handle=resume_handle,
         )
     if info.code == 1006 and info.timed_out:
+        within = "the heartbeat timeout" if dead_after is None else f"{dead_after:g} s"
         return HeartbeatTimeoutError(
-            "the server took none of the data sent for the heartbeat timeout (the socket "
-            "timed out): the connection is considered dead",
+            f"the server took none of the data sent for {within} (the socket timed out): the "
+            f"connection is considered dead",
             resume_handle=resume_handle,
         )
     if info.code == 1006:
@@ -317,7 +321,9 @@ class LiveConnection:
             return self._error
         if info is None:
             return ConnectionLostError("the connection is closed", resume_handle=self.resume_handle)
-        return error_for_end(info, resume_handle=self.resume_handle)
+        return error_for_end(
+            info, resume_handle=self.resume_handle, dead_after=self.options.heartbeat_timeout
+        )
 
     def error(self) -> GeminiWSError | None:
         """The error that ended this connection, if it has ended."""
