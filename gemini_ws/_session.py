@@ -412,7 +412,7 @@ class Session:
         #: be covered too, see rule 3)
         self.covered_seq = 0
         self._seq = 0
-        #: an activityStart was written and its activityEnd not yet (see _note_activity)
+        #: an activityStart was written and its activityEnd not yet (see _follow_activity)
         self._activity_open = False
         self._log: deque[Outgoing] = deque()
         self._log_bytes = 0
