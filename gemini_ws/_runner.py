@@ -628,6 +628,15 @@ class SessionRunner:
         """Write *item* on *conn*, telling the session; False once the connection is over.
         *inline*: written from the caller's task (see :meth:`submit`)."""
         session = self.session
+        if session.withdrawn_calls:
+            # a response to a call the resumed session never made (SessionResumed
+            # .withdrawn_calls) is not sent: the model calls again if it needs the tool
+            kept = session.without_withdrawn(item)
+            if kept is None:
+                logger.debug("a tool response to a withdrawn call was not sent")
+                await trio.lowlevel.checkpoint()
+                return True
+            item = kept
         if self.observer is not None and item.seq == 0 and not item.seed:
             # (a replayed message is not a new request; seq is set by its first write)
             self.observer.on_write(item.message, trio.current_time())

@@ -53,6 +53,11 @@ client observes, never by pairing each turn-ending message with one ``turnComple
    before its ``activityEnd``) is treated the same way: the activity's answer covers it, a turn
    end never does, so an utterance begun as a reply ends is sent again whole after a drop.
 
+Tool calls follow from the same snapshot: a call the client received after the newest handle is
+not in it, so after a resume with that handle the call was never made. Responses to such calls
+(``SessionResumed.withdrawn_calls``) are never replayed or written later; the model makes the
+call again if it still needs the tool.
+
 Limits (continuous audio with automatic activity detection): audio still in flight to the server
 during the one-way trip before a ``turnComplete`` may be counted as covered though the server
 read it after the snapshot, so at most one round trip of audio written just before a turn ended
@@ -223,6 +228,11 @@ class SessionResumed:
     #: old connection (the connection ended before a handle covered them): the model answers
     #: each again, so the next this many replies repeat ones you have received
     answered_again: int = 0
+    #: ids of the tool calls the old connection made after the handle the session resumed
+    #: with: the resumed session never made them, so no response to them is sent (none
+    #: replayed, none written later; a tool still running for one is cancelled by
+    #: ``run_tools``). The model calls again if it still needs the tool
+    withdrawn_calls: tuple[str, ...] = ()
 
 
 # --- actions ----------------------------------------------------------------------------
@@ -392,6 +402,8 @@ class _Link:
     #: the write that was in flight when the connection was reported lost
     lost_in_flight: Outgoing | None = None
     go_away: bool = False
+    #: ids of the tool calls received since the newest handle (not in its snapshot)
+    calls: set[str] = attrs.Factory(set)
 
 
 class Session:
@@ -416,6 +428,9 @@ class Session:
         self._activity_open = False
         self._log: deque[Outgoing] = deque()
         self._log_bytes = 0
+        #: tool calls a resume withdrew (see SessionResumed.withdrawn_calls), until the model
+        #: makes one of them again
+        self.withdrawn_calls: set[str] = set()
         self.replay_dropped = 0
         self._dropped_since_handover = 0
         self._link = _Link(generation=0)
@@ -553,6 +568,22 @@ class Session:
         if item.audio is None and is_request(item.message):  # (audio never asks for a turn)
             link.pending.append(item)
         return []
+
+    def without_withdrawn(self, item: Outgoing) -> Outgoing | None:
+        """*item* without its responses to withdrawn tool calls (see
+        :attr:`SessionResumed.withdrawn_calls`): itself when it has none, None when nothing
+        is left to send."""
+        message = item._message  # (an audio chunk's is never built here)
+        withdrawn = self.withdrawn_calls
+        if not withdrawn or not isinstance(message, ToolResponse):
+            return item
+        current = tuple(r for r in message.function_responses if r.id not in withdrawn)
+        if len(current) == len(message.function_responses):
+            return item
+        if not current:
+            return None
+        trimmed = attrs.evolve(message, function_responses=current)
+        return Outgoing(trimmed, encode(trimmed), seq=item.seq)
 
     def _note_activity(self, item: Outgoing) -> None:
         """Mark media first written inside an explicit user activity (push-to-talk; see
@@ -734,6 +765,10 @@ class Session:
                 link.turn_open = False
         elif isinstance(message, ToolCall):
             link.turn_open = True
+            for call in message.function_calls:
+                if call.id:
+                    link.calls.add(call.id)
+                    self.withdrawn_calls.discard(call.id)  # made again, under the same id
         elif isinstance(message, SessionResumptionUpdate):
             if message.resumable and message.new_handle:
                 self._new_handle(message.new_handle, message.last_consumed_client_message_index)
@@ -762,6 +797,7 @@ class Session:
         link = self._link
         self.handle = handle
         link.handle_due = False
+        link.calls.clear()  # (every call received so far is in this snapshot)
         if not link.pending:
             link.turn_open = False  # a resumable point: the model is idle
         if self.policy is None:
@@ -972,7 +1008,19 @@ class Session:
             self.setup = attrs.evolve(handover.setup, session_resumption=attrs.evolve(
                 handover.setup.session_resumption or SessionResumptionConfig(), handle=None
             ))
-        replay = tuple(self._log)
+        withdrawn = set(self._link.calls)
+        if handover.reseed:  # a fresh session made no call at all
+            withdrawn.update(
+                response.id
+                for item in self._log
+                if isinstance(item.message, ToolResponse)
+                for response in item.message.function_responses
+                if response.id
+            )
+        self.withdrawn_calls |= withdrawn
+        replay = tuple(
+            kept for kept in (self.without_withdrawn(item) for item in self._log) if kept
+        )
         answered = self._link.evidence_seq
         answered_again = sum(
             1
@@ -1006,6 +1054,7 @@ class Session:
             state_restored=not handover.reseed,
             reseeded_turns=len(seed),
             answered_again=answered_again,
+            withdrawn_calls=tuple(sorted(withdrawn)),
         )
         if seed:
             message = ClientContent(turns=seed, turn_complete=False)

@@ -12,6 +12,9 @@ id, as soon as that call is done (calls answer independently, in the order they 
 - ``toolCallCancellation`` cancels the calls it names; an interruption (``interrupted``)
   cancels the running calls of *blocking* functions (a non-blocking function's call goes on:
   the model did not wait for it). A cancelled call is not answered.
+- A resume cancels the calls it withdrew (``SessionResumed.withdrawn_calls``: made after the
+  handle the session resumed with, so the resumed session never made them); the model calls
+  again if it still needs the tool.
 - A function may return a :class:`~gemini_ws.FunctionResponse` for full control (its
   ``scheduling``, ``will_continue``); its id and name are filled in when missing.
 - Streamed arguments (a call sent in parts with ``willContinue`` and ``partialArgs``) are
@@ -34,6 +37,7 @@ import trio
 
 from ._errors import ConfigurationError, GeminiWSError
 from ._models import blocking_function
+from ._session import SessionResumed
 from ._types import (
     FunctionCall,
     FunctionResponse,
@@ -143,6 +147,11 @@ class ToolRunner:
                     self._start(whole)
         elif isinstance(message, ToolCallCancellation):
             for call_id in message.ids:
+                self._partial.pop(call_id, None)
+                self._cancel(call_id)
+        elif isinstance(message, SessionResumed):
+            # calls the resumed session never made: their answers would not be sent
+            for call_id in message.withdrawn_calls:
                 self._partial.pop(call_id, None)
                 self._cancel(call_id)
         elif isinstance(message, ServerContent) and message.interrupted:

@@ -446,6 +446,85 @@ async def test_a_reply_received_before_its_handle_is_announced_as_answered_again
         ("connection_lost", 1, False)]
 
 
+@latencies
+async def test_a_call_made_after_the_handle_is_withdrawn_by_the_resume(latency: float) -> None:
+    """The model makes a tool call after the newest handle; the app answers it; the connection
+    drops before the next handle. The resumed session (the handle's state) never made that
+    call, so its response is not replayed: the model makes the call again (here under the
+    same id) and gets exactly one response, the app's answer to the new call. Judged by the
+    server's final model state; the event names the withdrawn call."""
+    qs, events = questions(25, 2), []
+    config = LiveConfig(response_modalities=["TEXT"], tools=[{"function_declarations": [
+        {"name": "f", "behavior": "NON_BLOCKING"}]}])
+    question = f"call {qs[0]}"
+    calls: list[str] = []
+    async with live(latency, read_delay=0.01) as (server, client):
+        with guarded(8):
+            async with client.stream(MODEL_2_5, config=config, reconnect=FAST) as s:
+                session = server.session()
+                await ask(server, s, "hello", events)
+                await server.wait_until(lambda: len(session.handles) == 1)
+                server.abort(when="after_reply")
+                await s.send_text(question)
+                while len(calls) < 2:  # the call, then the call made again after the resume
+                    msg = await s.receive()
+                    if isinstance(msg, SessionResumed):
+                        events.append(msg)
+                    elif isinstance(msg, ToolCall):
+                        calls.extend(call.id or "" for call in msg.function_calls)
+                        await s.send_tool_response(msg, {"f": {"ok": len(calls)}})
+                assert await reply(s, events) == server.reply_to(question)
+                await ask(server, s, qs[1], events)
+            unsent = s.unsent
+    assert unsent == ()
+    assert calls == ["call-2", "call-2"]
+    responses = [c.message["toolResponse"] for c in session.consumed if "toolResponse" in c.message]
+    assert [r["functionResponses"][0]["response"] for r in responses] == [{"ok": 2}]
+    judge(session, ["hello", question, qs[1]])
+    assert [(e.reason, e.withdrawn_calls) for e in events] == [("connection_lost", ("call-2",))]
+
+
+async def test_the_tool_runner_cancels_a_call_the_resume_withdrew() -> None:
+    """run_tools: the tool is still running when the connection drops (after the reply,
+    before its handle). The resume withdraws the call, so the runner cancels it rather than
+    answer a call the resumed session never made; the model makes it again and the runner
+    answers that one: one response in the model's final state."""
+    config = LiveConfig(response_modalities=["TEXT"], tools=[{"function_declarations": [
+        {"name": "f", "behavior": "NON_BLOCKING"}]}])
+    runs: list[str] = []
+
+    async def f() -> dict[str, Any]:
+        runs.append("started")
+        await trio.sleep(0.3)
+        runs.append("done")
+        return {"ok": len(runs)}
+
+    events: list[SessionResumed] = []
+    async with live(0.0) as (server, client):
+        with guarded(8):
+            async with client.stream(MODEL_2_5, config=config, reconnect=FAST) as s:
+                runner = s.run_tools({"f": f})
+                session = server.session()
+                await ask(server, s, "hello", events)
+                await server.wait_until(lambda: len(session.handles) == 1)
+                server.abort(when="after_reply")
+                await s.send_text("call me")
+                await until_resumed(s, events)
+                # the reply made again (its call delivered to the runner as it passes)
+                assert await reply(s, events) == server.reply_to("call me")
+                with trio.fail_after(3):
+                    while runner.statistics().answered < 1:
+                        await trio.sleep(0.01)
+                await server.wait_until(lambda: any(
+                    "toolResponse" in c.message for c in session.consumed))
+                stats = runner.statistics()
+    assert [e.withdrawn_calls for e in events] == [("call-2",)]
+    assert runs == ["started", "started", "done"]
+    assert (stats.started, stats.cancelled, stats.answered) == (2, 1, 1)
+    responses = [c for c in session.consumed if "toolResponse" in c.message]
+    assert len(responses) == 1, session.consumed
+
+
 def drop_after_the_next_handle(server: RecordingServer, fault: str) -> None:
     """Close (1011) or abort the session's connection right after the next resumable handle."""
     if fault == "close":

@@ -36,6 +36,7 @@ from gemini_ws._types import (
     Blob,
     ClientContent,
     Content,
+    FunctionCall,
     FunctionDeclaration,
     FunctionResponse,
     GoAway,
@@ -46,6 +47,7 @@ from gemini_ws._types import (
     SessionResumptionUpdate,
     Setup,
     Tool,
+    ToolCall,
     ToolResponse,
 )
 
@@ -360,6 +362,49 @@ def test_a_reply_received_before_its_handle_is_counted_as_answered_again(then_as
     assert next(x for x in done if isinstance(x, Replay)).items == replayed
     resumed = next(x.event for x in done if isinstance(x, Emit))
     assert (resumed.answered_again, resumed.interrupted_turn) == (1, then_asked)
+
+
+def test_calls_made_after_the_newest_handle_are_withdrawn_by_a_resume() -> None:
+    """A resume restores the newest handle's state: a tool call received after that handle
+    was never made there, so no response to it is replayed or written later (a response to
+    several calls keeps the others'); a call received before the handle stays; the model
+    making a withdrawn call again (same id) makes it current again."""
+    s = make_session()
+
+    def call(*ids: str) -> ToolCall:
+        return ToolCall(function_calls=tuple(FunctionCall(id=i, name="f") for i in ids))
+
+    def response(*ids: str) -> Outgoing:
+        message = ToolResponse(function_responses=tuple(
+            FunctionResponse(id=i, name="f", response={"ok": i}) for i in ids))
+        return Outgoing(message, ",".join(ids))
+
+    a = turn("a")
+    write(s, a)
+    server(s, call("old"))
+    answer(s, "h1")
+    b = turn("b")
+    write(s, b)
+    server(s, call("new1", "new2"))
+    both, early = response("old", "new1"), response("new2")
+    write(s, both)
+    write(s, early)
+    s.connection_lost(ConnectionLostError("drop"), s.generation, 5.0)
+    done = s.dial_succeeded(5.2, warm=False)
+    resumed = next(x.event for x in done if isinstance(x, Emit))
+    assert resumed.withdrawn_calls == ("new1", "new2")
+    replay = next(x for x in done if isinstance(x, Replay)).items
+    assert [item.text for item in replay][:1] == ["b"] and len(replay) == 2
+    trimmed = replay[1].message
+    assert isinstance(trimmed, ToolResponse) and [r.id for r in trimmed.function_responses] == [
+        "old"]
+    assert replay[1].seq == both.seq
+    late = response("new1")
+    assert s.without_withdrawn(late) is None  # a tool that finished after the resume
+    assert s.without_withdrawn(response("old")) is not None
+    server(s, call("new1"))  # made again under the same id
+    assert s.without_withdrawn(late) is late
+    assert s.without_withdrawn(response("new2")) is None
 
 
 def test_a_write_that_returns_after_its_connection_was_reported_lost_stays_unsure() -> None:
