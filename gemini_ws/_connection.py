@@ -64,7 +64,7 @@ def error_for_close(
 
 
 def error_for_end(
-    info: CloseInfo, *, resume_handle: str | None = None, dead_after: float | None = None
+    info: CloseInfo, *, resume_handle: str | None = None, dead_after: float
 ) -> GeminiWSError:
     """The error for the end of a connection, by who ended it and how (*dead_after*: the
     ``TCP_USER_TIMEOUT`` the socket had, for the message of a socket that timed out)."""
@@ -78,10 +78,9 @@ def error_for_end(
             resume_handle=resume_handle,
         )
     if info.code == 1006 and info.timed_out:
-        within = "the heartbeat timeout" if dead_after is None else f"{dead_after:g} s"
         return HeartbeatTimeoutError(
-            f"the server took none of the data sent for {within} (the socket timed out): the "
-            f"connection is considered dead",
+            f"the server took none of the data sent for {dead_after:g} s (the socket timed "
+            f"out): the connection is considered dead",
             resume_handle=resume_handle,
         )
     if info.code == 1006:

@@ -339,6 +339,16 @@ class Outgoing:
         return len(self.text)
 
 
+def _is_media(item: Outgoing) -> bool:
+    """Whether *item* is streamed media: an audio chunk, or realtime audio or video."""
+    if item.audio is not None:
+        return True
+    message = item.message
+    return isinstance(message, RealtimeInput) and (
+        message.audio is not None or message.video is not None or bool(message.media_chunks)
+    )
+
+
 def is_request(message: ClientMessage) -> bool:
     """Whether *message* asks the model for a turn of its own (see the module docstring)."""
     if isinstance(message, ClientContent):
@@ -482,13 +492,9 @@ class Session:
         waits for."""
         if item.in_activity:
             return False  # (the activity's answer covers it)
-        if item.audio is not None:
+        if _is_media(item):
             return True
         message = item.message
-        if isinstance(message, RealtimeInput):
-            return message.audio is not None or message.video is not None or bool(
-                message.media_chunks
-            )
         if isinstance(message, ToolResponse):
             # (a function the setup does not declare: its behaviour is unknown)
             return bool(message.function_responses) and all(
@@ -570,9 +576,11 @@ class Session:
         return []
 
     def without_withdrawn(self, item: Outgoing) -> Outgoing | None:
-        """*item* without its responses to withdrawn tool calls (see
-        :attr:`SessionResumed.withdrawn_calls`): itself when it has none, None when nothing
-        is left to send."""
+        """*item* with its responses to withdrawn tool calls (see
+        :attr:`SessionResumed.withdrawn_calls`) taken out, in place (it stays the same item:
+        its number, and the runner's record of it, hold); None when nothing is left to
+        send. Only where its size is not counted: taken from the queue, or in the log being
+        emptied by a resume."""
         message = item._message  # (an audio chunk's is never built here)
         withdrawn = self.withdrawn_calls
         if not withdrawn or not isinstance(message, ToolResponse):
@@ -582,19 +590,14 @@ class Session:
             return item
         if not current:
             return None
-        trimmed = attrs.evolve(message, function_responses=current)
-        return Outgoing(trimmed, encode(trimmed), seq=item.seq)
+        item._message = attrs.evolve(message, function_responses=current)
+        item.text = encode(item._message)
+        return item
 
     def _note_activity(self, item: Outgoing) -> None:
         """Mark media first written inside an explicit user activity (push-to-talk; see
         :attr:`Outgoing.in_activity`)."""
-        if item.audio is not None:
-            item.in_activity = self._activity_open
-            return
-        message = item.message
-        if isinstance(message, RealtimeInput) and (
-            message.audio is not None or message.video is not None or message.media_chunks
-        ):
+        if _is_media(item):
             item.in_activity = self._activity_open
 
     def _follow_activity(self, item: Outgoing) -> None:
